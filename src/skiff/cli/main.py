@@ -1,0 +1,25 @@
+"""The ``skiff`` command.
+
+``skiff runtime ...`` is dispatched straight to the runc-compatible runtime
+CLI (argparse, minimal imports: it is timed against runc). Every other verb
+goes to the click application in ``skiff.cli.app``, imported only then.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["runtime"]:
+        from skiff.cli.runtime import main as runtime_main
+
+        return runtime_main(args[1:])
+    from skiff.cli.app import cli
+
+    return int(cli.main(args=args, prog_name="skiff", standalone_mode=True) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
