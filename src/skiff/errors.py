@@ -11,7 +11,7 @@ so the translation at the edges is a table lookup (``http_status``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class SkiffError(Exception):
@@ -46,8 +46,7 @@ class Conflict(SkiffError):
     reason = "Conflict"
 
 
-@dataclass(frozen=True)
-class FieldError:
+class FieldError(NamedTuple):
     """One invalid field: its dotted path, what is wrong, and the bad value."""
 
     field: str

@@ -28,52 +28,35 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
               signal.SIGUSR2, signal.SIGWINCH)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="skiff runtime", description="low-level OCI runtime (runc-compatible)")
-    p.add_argument("--root", default=DEFAULT_ROOT, help="state directory (default %(default)s)")
-    p.add_argument("--log", help="accepted for runc compatibility (errors go to stderr)")
-    p.add_argument("--log-format", help=argparse.SUPPRESS)
-    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--systemd-cgroup", action="store_true", help=argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+_GLOBAL_WITH_VALUE = ("--root", "--log", "--log-format")
 
-    def container_cmd(name: str, help_: str) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help_)
-        c.add_argument("id")
-        return c
 
-    for name, help_ in (("create", "create a container from a bundle"),
-                        ("run", "create, start and (unless -d) wait for a container")):
-        c = container_cmd(name, help_)
-        c.add_argument("-b", "--bundle", default=".")
-        c.add_argument("--console-socket", help="unix socket to receive the pty master")
-        c.add_argument("--pid-file")
-        c.add_argument("--no-pivot", action="store_true")
-        c.add_argument("--no-new-keyring", action="store_true")
-        c.add_argument("--preserve-fds", type=int, default=0)
-        if name == "run":
-            c.add_argument("-d", "--detach", action="store_true")
-            c.add_argument("--keep", action="store_true", help="keep the container after it exits")
-    container_cmd("start", "start a created container")
-    container_cmd("state", "print a container's state as JSON")
-    container_cmd("pause", "freeze every process of a container")
-    container_cmd("resume", "thaw a paused container")
-    c = container_cmd("kill", "send a signal to a container's init")
-    c.add_argument("signal", nargs="?", default="SIGTERM")
-    c.add_argument("-a", "--all", action="store_true", help="signal every process in the container")
-    c = container_cmd("delete", "remove a stopped container")
-    c.add_argument("-f", "--force", action="store_true")
-    c = container_cmd("ps", "list the pids of a container's processes")
-    c.add_argument("-f", "--format", default="table", choices=("table", "json"))
-    c = container_cmd("events", "print resource usage")
-    c.add_argument("--stats", action="store_true", help="print stats once and exit")
-    c = sub.add_parser("list", help="list containers")
-    c.add_argument("-f", "--format", default="table", choices=("table", "json"))
-    c.add_argument("-q", "--quiet", action="store_true")
-    c = sub.add_parser("spec", help="write a default config.json (Docker's defaults)")
+def _command_of(argv: list[str]) -> str | None:
+    """The sub-command in ``argv`` (skipping global options and their values)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _add_create(c: argparse.ArgumentParser, run: bool) -> None:
     c.add_argument("-b", "--bundle", default=".")
-    c.add_argument("--args", nargs="+", help="the command (default: sh)")
-    c = container_cmd("exec", "run a new process inside a running container")
+    c.add_argument("--console-socket", help="unix socket to receive the pty master")
+    c.add_argument("--pid-file")
+    c.add_argument("--no-pivot", action="store_true")
+    c.add_argument("--no-new-keyring", action="store_true")
+    c.add_argument("--preserve-fds", type=int, default=0)
+    if run:
+        c.add_argument("-d", "--detach", action="store_true")
+        c.add_argument("--keep", action="store_true", help="keep the container after it exits")
+
+
+def _add_exec(c: argparse.ArgumentParser) -> None:
     c.add_argument("--console-socket")
     c.add_argument("--cwd")
     c.add_argument("-e", "--env", action="append", default=[])
@@ -87,6 +70,65 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-c", "--cap", action="append", default=[])
     c.add_argument("--preserve-fds", type=int, default=0)
     c.add_argument("argv", nargs=argparse.REMAINDER, metavar="command")
+
+
+def _add_format(c: argparse.ArgumentParser) -> None:
+    c.add_argument("-f", "--format", default="table", choices=("table", "json"))
+
+
+def _add_list(c: argparse.ArgumentParser) -> None:
+    _add_format(c)
+    c.add_argument("-q", "--quiet", action="store_true")
+
+
+def _add_kill(c: argparse.ArgumentParser) -> None:
+    c.add_argument("signal", nargs="?", default="SIGTERM")
+    c.add_argument("-a", "--all", action="store_true", help="signal every process in the container")
+
+
+def _add_spec(c: argparse.ArgumentParser) -> None:
+    c.add_argument("-b", "--bundle", default=".")
+    c.add_argument("--args", nargs="+", help="the command (default: sh)")
+
+
+# command -> (help, takes a container id, adds its own options)
+_COMMANDS: dict[str, tuple[str, bool, Any]] = {
+    "create": ("create a container from a bundle", True, lambda c: _add_create(c, False)),
+    "run": ("create, start and (unless -d) wait for a container", True, lambda c: _add_create(c, True)),
+    "start": ("start a created container", True, None),
+    "state": ("print a container's state as JSON", True, None),
+    "pause": ("freeze every process of a container", True, None),
+    "resume": ("thaw a paused container", True, None),
+    "kill": ("send a signal to a container's init", True, _add_kill),
+    "delete": ("remove a stopped container", True,
+               lambda c: c.add_argument("-f", "--force", action="store_true")),
+    "ps": ("list the pids of a container's processes", True, _add_format),
+    "events": ("print resource usage", True,
+               lambda c: c.add_argument("--stats", action="store_true", help="print stats once and exit")),
+    "exec": ("run a new process inside a running container", True, _add_exec),
+    "list": ("list containers", False, _add_list),
+    "spec": ("write a default config.json (Docker's defaults)", False, _add_spec),
+}
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only``, just that sub-command is defined
+    (building all of them costs a few ms on every call)."""
+    p = argparse.ArgumentParser(prog="skiff runtime", description="low-level OCI runtime (runc-compatible)")
+    p.add_argument("--root", default=DEFAULT_ROOT, help="state directory (default %(default)s)")
+    p.add_argument("--log", help="accepted for runc compatibility (errors go to stderr)")
+    p.add_argument("--log-format", help=argparse.SUPPRESS)
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--systemd-cgroup", action="store_true", help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    names = [only] if only in _COMMANDS else list(_COMMANDS)
+    for name in names:
+        help_, takes_id, add = _COMMANDS[name]
+        c = sub.add_parser(name, help=help_)
+        if takes_id:
+            c.add_argument("id")
+        if add:
+            add(c)
     return p
 
 
@@ -172,8 +214,6 @@ def cmd_create_or_run(rt: Any, a: argparse.Namespace) -> int:
 
 
 def cmd_exec(rt: Any, a: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from skiff.oci.runtime_spec import Capabilities, User, parse_process
 
     if a.process:
@@ -193,7 +233,7 @@ def cmd_exec(rt: Any, a: argparse.Namespace) -> int:
             add = tuple(a.cap)
             caps = Capabilities(caps.bounding + add, caps.effective + add, caps.permitted + add,
                                 caps.inheritable, caps.ambient)
-        proc = replace(proc, env=tuple(env), user=user, cwd=a.cwd or proc.cwd, capabilities=caps,
+        proc = proc._replace(env=tuple(env), user=user, cwd=a.cwd or proc.cwd, capabilities=caps,
                        no_new_privileges=proc.no_new_privileges or a.no_new_privs)
     if proc.terminal and a.detach and not a.console_socket:
         raise Invalid.field("--console-socket", "a terminal needs --console-socket when detached")
@@ -263,14 +303,12 @@ def dispatch(a: argparse.Namespace) -> int:
         pids = rt.ps(a.id)
         print(json.dumps(pids) if a.format == "json" else "\n".join(map(str, ["PID", *pids])))
     elif cmd == "events":
-        from dataclasses import asdict
-
-        print(json.dumps({"type": "stats", "id": a.id, "data": asdict(rt.stats(a.id))}))
+        print(json.dumps({"type": "stats", "id": a.id, "data": rt.stats(a.id).to_dict()}))
     return 0
 
 
 def main(argv: list[str]) -> int:
-    a = _parser().parse_args(argv)
+    a = _parser(_command_of(argv)).parse_args(argv)
     try:
         return dispatch(a)
     except Invalid as e:

@@ -14,18 +14,18 @@ and its state directory. A failed ``create`` leaves nothing behind.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
-import datetime
 import errno
 import json
 import os
 import select
 import signal as signal_mod
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
 from skiff.errors import FailedPrecondition, FieldError, Invalid, NotFound, SkiffError
-from skiff.oci.runtime_spec import Process, Spec, parse_process
+from skiff.oci.runtime_spec import Process, Resources, Spec, parse_process
 from skiff.runtime import cgroups, init, seccomp, syscalls
 from skiff.runtime.cgroups.stats import Stats
 from skiff.runtime.rootfs import RootfsContext, RootMount, validate_new_uts
@@ -42,8 +42,7 @@ class ContainerError(SkiffError):
     """The container's set-up failed inside the new process."""
 
 
-@dataclass(frozen=True)
-class ExitStatus:
+class ExitStatus(NamedTuple):
     code: int  # 0-255; 128+N when killed by signal N (as shells and Docker report it)
     signal: int | None = None
     oom_killed: bool = False
@@ -56,8 +55,7 @@ class ExitStatus:
         return cls(os.waitstatus_to_exitcode(status), None, oom_killed)
 
 
-@dataclass
-class Spawned:
+class Spawned(NamedTuple):
     pid: int
     console: int | None  # pty master, when process.terminal
 
@@ -103,7 +101,11 @@ class Process_:
 
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        loop.add_reader(self.pidfd, lambda: done.done() or done.set_result(None))
+        def wake() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        loop.add_reader(self.pidfd, wake)
         try:
             await done
         finally:
@@ -130,7 +132,9 @@ class Container(Process_):
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    """RFC 3339 UTC with microseconds, as runc writes ``created``."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
 
 
 def load_spec(bundle: str) -> Spec:
@@ -141,7 +145,8 @@ def load_spec(bundle: str) -> Spec:
     except FileNotFoundError:
         raise Invalid.field("bundle", f"{path} does not exist") from None
     except json.JSONDecodeError as e:
-        raise Invalid.field("config.json", f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        where = f"line {e.lineno} column {e.colno}"
+        raise Invalid.field("config.json", f"invalid JSON at {where}: {e.msg}") from None
     return Spec.parse(doc)
 
 
@@ -162,8 +167,14 @@ def write_id_maps(pid: int, uid_maps: Any, gid_maps: Any) -> None:
             f.write(text)
 
 
-def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = ()) -> Spawned:
-    """Fork stage 1 and run the set-up conversation until ``ready``."""
+def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
+          cgroup_procs: builtins.list[str] | None = None) -> Spawned:
+    """Fork stage 1 and run the set-up conversation until ``ready``.
+
+    With ``cgroup_procs`` (and ``cfg.parent_joins_cgroups``) we move the init
+    into its cgroups ourselves as soon as we learn its pid, while it builds
+    its root filesystem; it waits for our ``cgroup-joined`` before it runs.
+    """
     parent, child = Channel.pair()
     pid1 = os.fork()
     if pid1 == 0:  # pragma: no cover - runs in the child
@@ -184,6 +195,15 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = ()) -> Spawn
                 parent.send({"type": "maps-done"})
             elif kind == "pid":
                 init_pid = msg["pid"]
+                if cgroup_procs:
+                    data = str(init_pid).encode()
+                    for path in cgroup_procs:
+                        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                        try:
+                            os.write(fd, data)
+                        finally:
+                            os.close(fd)
+                    parent.send({"type": "cgroup-joined"})
             elif kind == "pty":
                 console = fds[0]
             elif kind == "ready":
@@ -207,7 +227,8 @@ def _open_ns(ns_type: str, path: str) -> int:
     try:
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise Invalid.field("linux.namespaces", f"{ns_type} namespace path {path} does not exist", path) from None
+        raise Invalid.field("linux.namespaces", f"{ns_type} namespace path {path} does not exist",
+                            path) from None
 
 
 class Runtime:
@@ -258,13 +279,18 @@ class Runtime:
             for ns in sorted(spec.linux.namespaces, key=lambda n: n.type != "user"):
                 if ns.path:
                     ns_fds.append((init.NS_FLAGS[ns.type], _open_ns(ns.type, ns.path)))
-            cg = cgroups.new_manager(self.layout, cgroups.container_path(spec.linux.cgroups_path, container_id))
+            cg_path = cgroups.container_path(spec.linux.cgroups_path, container_id)
+            cg = cgroups.new_manager(self.layout, cg_path)
             program, flags = self._seccomp(spec)
             cg.create(spec.linux.resources)
             cfg = self._init_config(spec, proc, rootfs_path, bundle, cg, ns_fds, stdio,
                                     extra_fds or [], root_mounts, no_pivot, program, flags)
-            cfg.fifo = os.path.join(state_dir, "exec.fifo")
-            spawned = spawn(cfg, spec.linux.uid_mappings, spec.linux.gid_mappings)
+            fifo_fd = os.open(self.states.fifo(container_id), os.O_PATH | os.O_CLOEXEC)
+            cfg.fifo_fd = fifo_fd
+            try:
+                spawned = spawn(cfg, spec.linux.uid_mappings, spec.linux.gid_mappings, cg.procs_files())
+            finally:
+                os.close(fifo_fd)
             info = proc_start_time(spawned.pid)
             rec = Record(
                 id=container_id, bundle=bundle, rootfs=rootfs_path, created=_now(),
@@ -292,7 +318,7 @@ class Runtime:
     def _validate(self, spec: Spec, bundle: str, root_mounts: tuple[RootMount, ...]) -> tuple[Process, str]:
         if spec.process is None:
             raise Invalid.field("process", "is required to create a container")
-        rootfs_path = spec.root.path if spec.root.path.startswith("/") else os.path.join(bundle, spec.root.path)
+        rootfs_path = os.path.join(bundle, spec.root.path)  # an absolute root.path wins
         if not os.path.isdir(rootfs_path):
             raise Invalid.field("root.path", f"rootfs {rootfs_path} does not exist or is not a directory")
         mnt = spec.linux.namespace("mount")
@@ -314,7 +340,7 @@ class Runtime:
         new = [ns.type for ns in spec.linux.namespaces if not ns.path]
         new_flags = 0
         for t in new:
-            if t != "user":
+            if t not in ("user", "cgroup"):
                 new_flags |= init.NS_FLAGS[t]
         ctx = RootfsContext(
             spec=spec, rootfs=rootfs_path, bundle=bundle, cgroups=tuple(cg.binds()),
@@ -322,8 +348,9 @@ class Runtime:
             in_userns=spec.linux.namespace("user") is not None, root_mounts=root_mounts,
         )
         return init.InitConfig(
-            process=proc, rootfs_ctx=ctx, cgroup_procs=cg.procs_files(), join=ns_fds,
-            new_flags=new_flags, new_user="user" in new, stdio=stdio, extra_fds=extra_fds,
+            process=proc, rootfs_ctx=ctx, join=ns_fds, parent_joins_cgroups=True,
+            new_flags=new_flags, new_user="user" in new, new_cgroupns="cgroup" in new,
+            stdio=stdio, extra_fds=extra_fds,
             seccomp_program=program, seccomp_flags=flags, new_uts="uts" in new, no_pivot=no_pivot,
         )
 
@@ -451,11 +478,11 @@ class Runtime:
     def stats(self, container_id: str) -> Stats:
         return self._cgroup(self.states.load(container_id)).stats()
 
-    def update(self, container_id: str, resources: Any) -> None:
+    def update(self, container_id: str, resources: Resources) -> None:
         """Change a live container's limits (``resources``: a spec ``Resources``)."""
         self._cgroup(self.states.load(container_id)).update(resources)
 
-    def ps(self, container_id: str) -> list[int]:
+    def ps(self, container_id: str) -> builtins.list[int]:
         return self._cgroup(self.states.load(container_id)).pids()
 
     # --- exec ---------------------------------------------------------------
@@ -466,7 +493,7 @@ class Runtime:
         proc: Process,
         *,
         stdio: Stdio = (None, None, None),
-        extra_fds: list[int] | None = None,
+        extra_fds: builtins.list[int] | None = None,
     ) -> Process_:
         """Start ``proc`` inside a running container, in all its namespaces."""
         rec = self.states.load(container_id)
@@ -503,8 +530,7 @@ class Runtime:
         """The container's own process settings with ``overrides`` applied
         (how ``runc exec`` fills in what its flags don't say)."""
         rec = self.states.load(container_id)
-        base = parse_process(rec.process)
-        return replace(base, **overrides)
+        return parse_process(rec.process)._replace(**overrides)
 
     # --- run ----------------------------------------------------------------
 
@@ -538,17 +564,15 @@ def _same_ns(path: str, ns_type: str) -> bool:
 
 def _process_doc(proc: Process) -> dict[str, Any]:
     """A ``Process`` back in spec JSON form (kept in the state for exec)."""
-    d = asdict(proc)
-    caps = d.pop("capabilities")
-    user = d.pop("user")
+    user = proc.user
     out: dict[str, Any] = {
         "args": list(proc.args), "cwd": proc.cwd, "env": list(proc.env), "terminal": proc.terminal,
-        "user": {"uid": user["uid"], "gid": user["gid"], "additionalGids": list(user["additional_gids"])},
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": list(user.additional_gids)},
         "rlimits": [{"type": r.type, "soft": r.soft, "hard": r.hard} for r in proc.rlimits],
         "noNewPrivileges": proc.no_new_privileges,
     }
-    if user["umask"] is not None:
-        out["user"]["umask"] = user["umask"]
-    if caps is not None:
-        out["capabilities"] = {k: list(v) for k, v in caps.items()}
+    if user.umask is not None:
+        out["user"]["umask"] = user.umask
+    if proc.capabilities is not None:
+        out["capabilities"] = {k: list(v) for k, v in proc.capabilities._asdict().items()}
     return out

@@ -24,12 +24,10 @@ import contextlib
 import fcntl
 import os
 import socket
-import traceback
-from dataclasses import dataclass, field
 
 from skiff.errors import Invalid
 from skiff.oci.runtime_spec import Process
-from skiff.runtime import capabilities, process, rootfs, seccomp, syscalls, terminal
+from skiff.runtime import capabilities, process, rootfs, seccomp, syscalls
 from skiff.runtime.kernel import LinuxKernel
 from skiff.runtime.rootfs import RootfsContext
 from skiff.runtime.sync import Channel
@@ -49,23 +47,44 @@ PROC_NS_NAMES = {"user": "user", "mount": "mnt", "pid": "pid", "network": "net",
                  "uts": "uts", "cgroup": "cgroup", "time": "time"}
 
 
-@dataclass
 class InitConfig:
     """Everything the child processes need, computed by the runtime before fork."""
 
-    process: Process
-    fifo: str | None = None  # exec fifo (container init only)
-    rootfs_ctx: RootfsContext | None = None  # None for exec
-    cgroup_procs: list[str] = field(default_factory=list)
-    join: list[tuple[int, int]] = field(default_factory=list)  # (CLONE_NEW*, fd), user first
-    new_flags: int = 0  # namespaces to create, CLONE_NEWUSER excluded
-    new_user: bool = False
-    stdio: tuple[int | None, int | None, int | None] = (None, None, None)
-    extra_fds: list[int] = field(default_factory=list)  # become fds 3, 4, ...
-    seccomp_program: bytes | None = None
-    seccomp_flags: int = 0
-    new_uts: bool = False
-    no_pivot: bool = False
+    def __init__(
+        self,
+        process: Process,
+        *,
+        rootfs_ctx: RootfsContext | None = None,  # None for exec
+        fifo_fd: int | None = None,  # O_PATH fd of the exec fifo (container init only)
+        cgroup_procs: list[str] | None = None,
+        join: list[tuple[int, int]] | None = None,  # (CLONE_NEW*, fd), user first
+        new_flags: int = 0,  # namespaces to create, CLONE_NEWUSER and CLONE_NEWCGROUP excluded
+        new_user: bool = False,
+        new_cgroupns: bool = False,
+        parent_joins_cgroups: bool = False,
+        stdio: tuple[int | None, int | None, int | None] = (None, None, None),
+        extra_fds: list[int] | None = None,  # become fds 3, 4, ...
+        seccomp_program: bytes | None = None,
+        seccomp_flags: int = 0,
+        new_uts: bool = False,
+        no_pivot: bool = False,
+    ) -> None:
+        self.process = process
+        self.rootfs_ctx = rootfs_ctx
+        self.fifo_fd = fifo_fd
+        self.cgroup_procs = cgroup_procs or []
+        self.join = join or []
+        self.new_flags = new_flags
+        self.new_user = new_user
+        self.new_cgroupns = new_cgroupns
+        self.parent_joins_cgroups = parent_joins_cgroups
+        self.cgroup_ready = False
+        self.stdio = stdio
+        self.extra_fds = extra_fds or []
+        self.seccomp_program = seccomp_program
+        self.seccomp_flags = seccomp_flags
+        self.new_uts = new_uts
+        self.no_pivot = no_pivot
 
 
 def stage1(cfg: InitConfig, ch: Channel) -> None:
@@ -92,12 +111,15 @@ def stage1(cfg: InitConfig, ch: Channel) -> None:
                 pass  # root is not mapped: keep the overflow ids, caps still apply
         if cfg.new_flags:
             syscalls.unshare(cfg.new_flags)
+        if cfg.new_cgroupns and not cfg.parent_joins_cgroups:
+            syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+            cfg.cgroup_ready = True
         child = syscalls.clone_parent()
         if child == 0:
             _init_main(cfg, ch)
         ch.send({"type": "pid", "pid": child})
         code = 0
-    except BaseException as e:  # noqa: BLE001 - reported to the runtime, then exit
+    except BaseException as e:
         report_error(ch, e)
     finally:
         os._exit(code)
@@ -105,6 +127,7 @@ def stage1(cfg: InitConfig, ch: Channel) -> None:
 
 def report_error(ch: Channel, e: BaseException) -> None:
     try:
+        msg: dict[str, object]
         if isinstance(e, Invalid):
             msg = {"type": "error", "kind": "invalid",
                    "causes": [[c.field, c.message] for c in e.causes], "message": e.message}
@@ -113,10 +136,12 @@ def report_error(ch: Channel, e: BaseException) -> None:
                    "message": f"{e.strerror}" + (f": {e.filename}" if e.filename else ""),
                    "detail": str(e)}
         else:
+            import traceback
+
             msg = {"type": "error", "kind": "other", "message": f"{type(e).__name__}: {e}",
                    "trace": traceback.format_exc(limit=5)}
         ch.send(msg)
-    except BaseException:  # noqa: BLE001 - the runtime will see EOF instead
+    except BaseException:
         pass
 
 
@@ -129,7 +154,7 @@ def _init_main(cfg: InitConfig, ch: Channel) -> None:
             _exec_process(cfg, ch)
         else:
             _container_init(cfg, ch, cfg.rootfs_ctx)
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         if ch.sent_ready:  # nobody reads the channel any more: tell the container's stderr
             with contextlib.suppress(OSError):
                 os.write(2, f"skiff init: {e}\n".encode())
@@ -142,15 +167,20 @@ def _arrange_fds(cfg: InitConfig, ch: Channel) -> None:
     """Put stdio at 0-2 and extra fds at 3.., then close everything else.
 
     Sources are first duplicated above every target number so no ``dup2``
-    can clobber a source still to be placed. Closing all other fds here,
-    before any path is touched, is the CVE-2024-21626 defence: no host
-    directory stays reachable through /proc/self/fd.
+    can clobber a source still to be placed; the fds init itself still needs
+    (the sync socket, the exec fifo) are moved up the same way. Closing all
+    other fds here, before any path is touched, is the CVE-2024-21626
+    defence: no host directory stays reachable through /proc/self/fd.
     """
     first_free = 3 + len(cfg.extra_fds)
     sock = fcntl.fcntl(ch.fileno(), fcntl.F_DUPFD_CLOEXEC, first_free)
     old = ch.sock
     ch.sock = socket.socket(fileno=sock)
     old.close()
+    keep = [sock]
+    if cfg.fifo_fd is not None:
+        cfg.fifo_fd = fcntl.fcntl(cfg.fifo_fd, fcntl.F_DUPFD_CLOEXEC, first_free)
+        keep.append(cfg.fifo_fd)
     moves = [(src, dst) for dst, src in enumerate(cfg.stdio) if src is not None and src != dst]
     moves += [(src, 3 + i) for i, src in enumerate(cfg.extra_fds)]
     staged = [(fcntl.fcntl(src, fcntl.F_DUPFD_CLOEXEC, first_free), dst) for src, dst in moves]
@@ -159,16 +189,42 @@ def _arrange_fds(cfg: InitConfig, ch: Channel) -> None:
         os.close(tmp)
     for dst in range(3, first_free):
         os.set_inheritable(dst, True)
-    syscalls.close_range(first_free, sock - 1)
-    syscalls.close_range(sock + 1)
+    low = first_free
+    for fd in sorted(keep):
+        syscalls.close_range(low, fd - 1)
+        low = fd + 1
+    syscalls.close_range(low)
+
+
+def enter_cgroup(cfg: InitConfig, ch: Channel) -> None:
+    """Wait until the runtime has moved us into the container's cgroups.
+
+    Moving a process between cgroups takes a global lock that can stall for
+    a whole RCU grace period (~10 ms here) on the first move; the runtime
+    does it while init builds the root filesystem, and init only waits here,
+    right before it needs to be inside: when it mounts a fresh cgroup2 view,
+    and before it reports ready. The cgroup namespace is unshared after the
+    move, so the container sees its own cgroup as the root.
+    """
+    if cfg.cgroup_ready:
+        return
+    if cfg.parent_joins_cgroups:
+        msg, _ = ch.recv()
+        if msg.get("type") != "cgroup-joined":
+            raise RuntimeError(f"unexpected message from the runtime: {msg}")
+    if cfg.new_cgroupns:
+        syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+    cfg.cgroup_ready = True
 
 
 def _container_init(cfg: InitConfig, ch: Channel, ctx: RootfsContext) -> None:
     k = LinuxKernel()
+    ctx.before_cgroup_mount = lambda: enter_cgroup(cfg, ch)
     os.umask(0)
     rootfs.prepare(k, ctx)
-    assert cfg.fifo is not None
-    fifo_fd = os.open(cfg.fifo, os.O_PATH | os.O_CLOEXEC)
+    # The runtime opened the fifo (O_PATH) for us: its state directory may not
+    # be reachable from inside a user namespace, but the fd is.
+    fifo_fd = cfg.fifo_fd
     if cfg.no_pivot:
         os.chdir(ctx.rootfs)
         syscalls.mount(ctx.rootfs, "/", None, syscalls.MS_MOVE)
@@ -192,6 +248,8 @@ def _exec_process(cfg: InitConfig, ch: Channel) -> None:
 
 
 def _attach_terminal(ch: Channel, proc: Process, *, console: bool) -> None:
+    from skiff.runtime import terminal
+
     master, slave, name = terminal.open_pty(proc.console_size)
     if console:
         if not os.path.exists("/dev/console"):
@@ -204,6 +262,7 @@ def _attach_terminal(ch: Channel, proc: Process, *, console: bool) -> None:
 
 def _finish(cfg: InitConfig, ch: Channel, fifo_fd: int | None) -> None:
     """Privileges, working directory, the start gate, and execve."""
+    enter_cgroup(cfg, ch)
     proc = cfg.process
     process.apply_rlimits(proc.rlimits)
     if proc.no_new_privileges:

@@ -8,7 +8,7 @@ and the leftover ``data`` string the filesystem parses itself (``mode=755``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from skiff.runtime import syscalls as s
 
@@ -58,8 +58,7 @@ _PROPAGATION = {
 _IGNORED = {"tmpcopyup", "notmpcopyup", "idmap", "ridmap", "copy-symlink", "z", "Z", "U"}
 
 
-@dataclass(frozen=True)
-class MountOptions:
+class MountOptions(NamedTuple):
     flags: int
     propagation: tuple[int, ...]
     data: str

@@ -21,7 +21,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import NamedTuple
 
 from skiff.errors import Invalid
 from skiff.oci.runtime_spec import Device, Mount, Spec
@@ -48,8 +49,7 @@ _DEV_LINKS = (
 )
 
 
-@dataclass(frozen=True)
-class CgroupBind:
+class CgroupBind(NamedTuple):
     """One cgroup hierarchy to show under the container's /sys/fs/cgroup.
 
     ``name`` is the directory name (``memory``, ``cpu,cpuacct``; empty for a
@@ -62,8 +62,7 @@ class CgroupBind:
     links: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class RootMount:
+class RootMount(NamedTuple):
     """A mount that forms the root itself (e.g. the overlay of an image)."""
 
     type: str
@@ -71,19 +70,26 @@ class RootMount:
     options: tuple[str, ...] = ()
 
 
-@dataclass
 class RootfsContext:
     """Everything the rootfs phases need besides the spec."""
 
-    spec: Spec
-    rootfs: str  # absolute host path of the root directory
-    bundle: str
-    cgroups: tuple[CgroupBind, ...] = ()
-    cgroup_v2: bool = False
-    new_cgroupns: bool = False
-    in_userns: bool = False
-    root_mounts: tuple[RootMount, ...] = ()
-    mounted: list[str] = field(default_factory=list)  # container paths mounted so far
+    __slots__ = ("before_cgroup_mount", "bundle", "cgroup_v2", "cgroups", "in_userns", "mounted",
+                 "new_cgroupns", "root_mounts", "rootfs", "spec")
+
+    def __init__(self, spec: Spec, rootfs: str, bundle: str, cgroups: tuple[CgroupBind, ...] = (),
+                 cgroup_v2: bool = False, new_cgroupns: bool = False, in_userns: bool = False,
+                 root_mounts: tuple[RootMount, ...] = ()) -> None:
+        self.spec = spec
+        self.rootfs = rootfs  # absolute host path of the root directory
+        self.bundle = bundle
+        self.cgroups = cgroups
+        self.cgroup_v2 = cgroup_v2
+        self.new_cgroupns = new_cgroupns
+        self.in_userns = in_userns
+        self.root_mounts = root_mounts
+        self.mounted: list[str] = []  # container paths mounted so far
+        # called before the cgroup filesystem is mounted (init joins its cgroup then)
+        self.before_cgroup_mount: Callable[[], None] = lambda: None
 
 
 def prepare(k: Kernel, ctx: RootfsContext) -> None:
@@ -152,6 +158,7 @@ def mount_cgroups(k: Kernel, ctx: RootfsContext, dest: str, flags: int) -> None:
     the usual ``cpu -> cpu,cpuacct`` symlinks for co-mounted controllers.
     """
     make_mountpoint(k, ctx.rootfs, dest, is_dir=True)
+    ctx.before_cgroup_mount()
     base = flags & (s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_RELATIME)
     ro = flags & s.MS_RDONLY
     if ctx.cgroup_v2:

@@ -16,10 +16,6 @@ single ``seccomp(SECCOMP_SET_MODE_FILTER)`` in the container's init.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import dataclasses
-import hashlib
-import json
 import os
 from typing import Final
 
@@ -52,7 +48,7 @@ class _ArgCmp(ctypes.Structure):
 
 
 _lib: ctypes.CDLL | None = None
-_memory_cache: dict[Seccomp, bytes] = {}  # frozen dataclasses hash by value
+_memory_cache: dict[Seccomp, bytes] = {}  # NamedTuples hash by value
 
 
 def _libseccomp() -> ctypes.CDLL:
@@ -61,7 +57,9 @@ def _libseccomp() -> ctypes.CDLL:
         try:
             lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
         except OSError:
-            name = ctypes.util.find_library("seccomp")
+            from ctypes import util  # slow (imports subprocess): only if the soname is missing
+
+            name = util.find_library("seccomp")
             if not name:
                 raise Unavailable("seccomp: libseccomp.so.2 not found; install libseccomp2") from None
             lib = ctypes.CDLL(name, use_errno=True)
@@ -101,8 +99,9 @@ def filter_flags(sc: Seccomp) -> int:
 
 
 def cache_key(sc: Seccomp) -> str:
-    raw = json.dumps(dataclasses.asdict(sc), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(f"{syscalls._MACHINE}:{raw}".encode()).hexdigest()
+    import hashlib  # only on a cache miss; it costs ~3 ms to import
+
+    return hashlib.sha256(f"{syscalls.MACHINE}:{sc!r}".encode()).hexdigest()
 
 
 def compile_filter(sc: Seccomp, cache_dir: str | None = None) -> bytes:
@@ -171,7 +170,7 @@ def _add_rule(lib: ctypes.CDLL, ctx: int, rule: SeccompRule, default: int, field
     # Conditions on distinct arguments are ANDed in one rule. Several conditions
     # on the same argument mean "any of these" (Docker's profile relies on it),
     # which libseccomp expresses as one rule per condition.
-    indexes = [a.index for a in rule.args]
+    indexes = [a.arg for a in rule.args]
     groups = [rule.args] if len(set(indexes)) == len(indexes) else [(a,) for a in rule.args]
     for name in rule.names:
         nr = lib.seccomp_syscall_resolve_name(name.encode())
@@ -180,7 +179,7 @@ def _add_rule(lib: ctypes.CDLL, ctx: int, rule: SeccompRule, default: int, field
         for group in groups:
             cmps = (_ArgCmp * max(1, len(group)))()
             for j, a in enumerate(group):
-                cmps[j] = _ArgCmp(a.index, _OPS[a.op], a.value, a.value_two)
+                cmps[j] = _ArgCmp(a.arg, _OPS[a.op], a.value, a.value_two)
             rc = lib.seccomp_rule_add_array(ctx, action, nr, len(group), cmps)
             if rc < 0:
                 raise Invalid.field(field, f"libseccomp rejected the rule for {name}: {os.strerror(-rc)}")

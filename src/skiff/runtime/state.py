@@ -19,10 +19,8 @@ import fcntl
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from skiff.errors import AlreadyExists, Invalid, NotFound
 
@@ -37,9 +35,8 @@ def validate_id(container_id: str) -> None:
                             "'_', '.', '+', '-' (at most 128)", container_id)
 
 
-@dataclass
-class Record:
-    """What a container's state file holds."""
+class Record(NamedTuple):
+    """What a container's state file holds (dict fields are never mutated)."""
 
     id: str
     bundle: str
@@ -48,12 +45,12 @@ class Record:
     pid: int = 0
     start_time: int = 0  # field 22 of /proc/<pid>/stat
     owner: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = {}
     cgroup_path: str = ""
     cgroup_mode: str = ""
-    cgroup_dirs: dict[str, str] = field(default_factory=dict)
-    namespaces: dict[str, str] = field(default_factory=dict)  # type -> path to join for exec
-    process: dict[str, Any] = field(default_factory=dict)  # the spec's process, for exec
+    cgroup_dirs: dict[str, str] = {}
+    namespaces: dict[str, str] = {}  # type -> path to join for exec
+    process: dict[str, Any] = {}  # the spec's process, for exec
     seccomp_flags: int = 0
     oci_version: str = ""
 
@@ -105,7 +102,7 @@ class StateDir:
         d = self.path(rec.id)
         tmp = os.path.join(d, f".{STATE_FILE}.tmp")
         with open(tmp, "w") as f:
-            json.dump(asdict(rec), f)
+            json.dump(rec._asdict(), f)
         os.replace(tmp, os.path.join(d, STATE_FILE))
 
     def load(self, container_id: str) -> Record:
@@ -124,6 +121,8 @@ class StateDir:
         return sorted(n for n in names if os.path.exists(os.path.join(self.root, n, STATE_FILE)))
 
     def remove(self, container_id: str) -> None:
+        import shutil
+
         shutil.rmtree(self.path(container_id), ignore_errors=True)
 
     @contextlib.contextmanager

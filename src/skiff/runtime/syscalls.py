@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import struct
 from typing import Final
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # Syscall numbers that glibc does not wrap (or wraps in versions we can't rely on).
-_MACHINE = platform.machine()
+MACHINE = os.uname().machine
 _NR: Final[dict[str, dict[str, int]]] = {
     "x86_64": {"pivot_root": 155, "clone": 56, "seccomp": 317, "capget": 125, "capset": 126,
                "openat2": 437, "close_range": 436, "pidfd_send_signal": 424, "bpf": 321,
@@ -30,9 +29,9 @@ _NR: Final[dict[str, dict[str, int]]] = {
                 "openat2": 437, "close_range": 436, "pidfd_send_signal": 424, "bpf": 280,
                 "setns": 268, "unshare": 97},
 }
-if _MACHINE not in _NR:  # pragma: no cover - only x86_64 and aarch64 are supported
-    raise ImportError(f"skiff.runtime supports x86_64 and aarch64, not {_MACHINE}")
-NR = _NR[_MACHINE]
+if MACHINE not in _NR:  # pragma: no cover - only x86_64 and aarch64 are supported
+    raise ImportError(f"skiff.runtime supports x86_64 and aarch64, not {MACHINE}")
+NR = _NR[MACHINE]
 
 # clone/unshare flags
 CLONE_NEWTIME: Final = 0x00000080

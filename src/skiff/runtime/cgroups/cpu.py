@@ -45,22 +45,20 @@ def apply_v2(d: str, cpu: Cpu) -> None:
 
 
 def stats_v1(cpu_dir: str | None, cpuacct_dir: str | None) -> CpuStats:
-    out = CpuStats()
+    usage = user = system = 0
+    percpu: tuple[int, ...] = ()
     if cpuacct_dir:
-        out.usage_ns = fs.read_int(cpuacct_dir, "cpuacct.usage")
+        usage = fs.read_int(cpuacct_dir, "cpuacct.usage")
         ticks = fs.read_keyed(cpuacct_dir, "cpuacct.stat")
-        out.user_ns = ticks.get("user", 0) * 1_000_000_000 // _USER_HZ
-        out.system_ns = ticks.get("system", 0) * 1_000_000_000 // _USER_HZ
+        user = ticks.get("user", 0) * 1_000_000_000 // _USER_HZ
+        system = ticks.get("system", 0) * 1_000_000_000 // _USER_HZ
         try:
-            out.percpu_ns = [int(x) for x in fs.read(cpuacct_dir, "cpuacct.usage_percpu").split()]
+            percpu = tuple(int(x) for x in fs.read(cpuacct_dir, "cpuacct.usage_percpu").split())
         except (OSError, ValueError):
             pass
-    if cpu_dir:
-        throttle = fs.read_keyed(cpu_dir, "cpu.stat")
-        out.periods = throttle.get("nr_periods", 0)
-        out.throttled_periods = throttle.get("nr_throttled", 0)
-        out.throttled_ns = throttle.get("throttled_time", 0)
-    return out
+    throttle = fs.read_keyed(cpu_dir, "cpu.stat") if cpu_dir else {}
+    return CpuStats(usage, user, system, percpu, throttle.get("nr_periods", 0),
+                    throttle.get("nr_throttled", 0), throttle.get("throttled_time", 0))
 
 
 def stats_v2(d: str) -> CpuStats:

@@ -105,7 +105,12 @@ def compile_program(rules: tuple[DeviceRule, ...] | list[DeviceRule]) -> bytes:
         _insn(_LDX_W, 5, 1, 8),  # r5 = minor
     ]
     for rule in reversed(list(rules)):
-        prog += _rule_block(rule)
+        block = _rule_block(rule)
+        prog += block
+        if len(block) == 2:
+            # matches every access: earlier rules are shadowed, and the
+            # verifier rejects the unreachable instructions they would be
+            return b"".join(prog)
     prog += [_insn(_MOV64_K, 0, imm=1), _insn(_EXIT)]
     return b"".join(prog)
 

@@ -17,7 +17,7 @@ against a cgroupfs-shaped tree without touching the host.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # controllers that v1 hierarchies may carry (others are named hierarchies like name=systemd)
 V1_CONTROLLERS = frozenset({
@@ -26,8 +26,7 @@ V1_CONTROLLERS = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(NamedTuple):
     """One mounted v1 hierarchy: where it is and which controllers it carries."""
 
     mountpoint: str
@@ -41,13 +40,12 @@ class Hierarchy:
         return base or ",".join(self.controllers)
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     mode: str  # "v1", "v2" or "hybrid"
     hierarchies: tuple[Hierarchy, ...] = ()
     unified: str | None = None  # the cgroup2 mountpoint, if any
     unified_own_path: str = "/"
-    v2_controllers: frozenset[str] = field(default_factory=frozenset)
+    v2_controllers: frozenset[str] = frozenset()
 
     def hierarchy(self, controller: str) -> Hierarchy | None:
         for h in self.hierarchies:
@@ -75,8 +73,8 @@ def _own_cgroups(text: str) -> tuple[dict[str, str], str]:
 def parse(mountinfo: str, self_cgroup: str = "") -> Layout:
     """Build a ``Layout`` from the text of mountinfo and /proc/self/cgroup."""
     own, own_unified = _own_cgroups(self_cgroup)
-    hierarchies = []
-    unified = None
+    hierarchies: list[Hierarchy] = []
+    unified: str | None = None
     for line in mountinfo.splitlines():
         left, _, right = line.partition(" - ")
         fields = left.split()

@@ -17,6 +17,8 @@ from skiff.oci.runtime_spec import Memory
 from skiff.runtime.cgroups import fs
 from skiff.runtime.cgroups.stats import MemoryStats
 
+__all__ = ["MemoryStats", "apply_v1", "apply_v2", "oom_kills_v1", "oom_kills_v2", "stats_v1", "stats_v2"]
+
 UNLIMITED_V1 = 0x7FFFFFFFFFFFF000  # what v1 reports for "no limit" (page-aligned LONG_MAX)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 from skiff.runtime.cgroups import fs
 from skiff.runtime.cgroups.stats import PidsStats
 
+__all__ = ["PidsStats", "apply", "stats"]
+
 
 def apply(d: str, limit: int | None) -> None:
     if limit is not None:

@@ -2,42 +2,43 @@
 
 This is what ``docker stats`` and the metrics API (for the HPA) are built on.
 Units are bytes and nanoseconds whatever the cgroup version reports.
+(NamedTuples, not dataclasses: see ``skiff.oci.runtime_spec`` on import cost.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 
-@dataclass
-class MemoryStats:
+class MemoryStats(NamedTuple):
     usage: int = 0  # bytes currently charged, page cache included
-    max_usage: int = 0  # high-water mark (v1 only; 0 where unknown)
+    max_usage: int = 0  # high-water mark (0 where unknown)
     limit: int = -1  # -1 = unlimited
     failcnt: int = 0
     oom_kills: int = 0
-    stat: dict[str, int] = field(default_factory=dict)  # memory.stat as reported
+    stat: dict[str, int] = {}  # memory.stat as reported (never mutated)
 
 
-@dataclass
-class CpuStats:
+class CpuStats(NamedTuple):
     usage_ns: int = 0
     user_ns: int = 0
     system_ns: int = 0
-    percpu_ns: list[int] = field(default_factory=list)
+    percpu_ns: tuple[int, ...] = ()
     periods: int = 0
     throttled_periods: int = 0
     throttled_ns: int = 0
 
 
-@dataclass
-class PidsStats:
+class PidsStats(NamedTuple):
     current: int = 0
     limit: int = -1  # -1 = unlimited
 
 
-@dataclass
-class Stats:
-    memory: MemoryStats = field(default_factory=MemoryStats)
-    cpu: CpuStats = field(default_factory=CpuStats)
-    pids: PidsStats = field(default_factory=PidsStats)
+class Stats(NamedTuple):
+    memory: MemoryStats = MemoryStats()
+    cpu: CpuStats = CpuStats()
+    pids: PidsStats = PidsStats()
+
+    def to_dict(self) -> dict[str, Any]:
+        cpu = {**self.cpu._asdict(), "percpu_ns": list(self.cpu.percpu_ns)}
+        return {"memory": self.memory._asdict(), "cpu": cpu, "pids": self.pids._asdict()}

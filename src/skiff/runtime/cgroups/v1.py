@@ -63,13 +63,10 @@ class V1Manager:
         return common.read_pids(d)
 
     def stats(self) -> Stats:
-        out = Stats()
-        if d := self.dir("memory"):
-            out.memory = memory.stats_v1(d)
-        out.cpu = cpu.stats_v1(self.dir("cpu"), self.dir("cpuacct"))
-        if d := self.dir("pids"):
-            out.pids = pids.stats(d)
-        return out
+        mem, pid = self.dir("memory"), self.dir("pids")
+        return Stats(memory.stats_v1(mem) if mem else memory.MemoryStats(),
+                     cpu.stats_v1(self.dir("cpu"), self.dir("cpuacct")),
+                     pids.stats(pid) if pid else pids.PidsStats())
 
     def oom_kills(self) -> int:
         d = self.dir("memory")

@@ -73,11 +73,7 @@ class V2Manager:
         return common.read_pids(self.dir)
 
     def stats(self) -> Stats:
-        out = Stats()
-        out.memory = memory.stats_v2(self.dir)
-        out.cpu = cpu.stats_v2(self.dir)
-        out.pids = pids.stats(self.dir)
-        return out
+        return Stats(memory.stats_v2(self.dir), cpu.stats_v2(self.dir), pids.stats(self.dir))
 
     def oom_kills(self) -> int:
         return memory.oom_kills_v2(self.dir)
