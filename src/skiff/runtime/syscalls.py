@@ -263,3 +263,25 @@ def bpf(cmd: int, attr: bytes) -> int:
     if ret < 0:
         _raise(f"bpf({cmd})")
     return ret
+
+
+_PIDFD_INFO_EXIT = 1 << 3
+_PIDFD_INFO_SIZE = 64
+_PIDFD_GET_INFO = (3 << 30) | (_PIDFD_INFO_SIZE << 16) | (0xFF << 8) | 11
+
+
+def pidfd_exit_status(pidfd: int) -> int | None:
+    """The wait status of the exited process behind ``pidfd`` — even if it is
+    not our child — or None if the kernel cannot say (Linux < 6.15, or the
+    process has not exited). PIDFD_GET_INFO with PIDFD_INFO_EXIT."""
+    import fcntl
+
+    buf = bytearray(struct.pack("<Q", _PIDFD_INFO_EXIT).ljust(_PIDFD_INFO_SIZE, b"\0"))
+    try:
+        fcntl.ioctl(pidfd, _PIDFD_GET_INFO, buf)
+    except OSError:
+        return None
+    mask = struct.unpack_from("<Q", buf, 0)[0]
+    if not mask & _PIDFD_INFO_EXIT:
+        return None
+    return int(struct.unpack_from("<i", buf, 60)[0])

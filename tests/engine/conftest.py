@@ -1,0 +1,121 @@
+"""Engine fixtures: a real skiffd on a private socket and state, driven by the
+real docker CLI and docker-py.
+
+The daemon runs in a thread with its own event loop (the tests themselves
+are blocking clients). Each session gets its own root, run root, socket and
+cgroup parent; teardown removes every container and checks nothing is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from skiff.engine.daemon import Daemon
+from tests.engine.dir_images import DirImages
+
+DOCKER = shutil.which("docker")
+
+
+class RunningDaemon:
+    def __init__(self, base: str, busybox: str) -> None:
+        self.base = base
+        self.socket = os.path.join(base, "docker.sock")
+        self.images = DirImages(os.path.join(base, "images"))
+        self.images.add("busybox", busybox)
+        self.cgroup_parent = f"/skiff-test-engine-{os.getpid()}"
+        self.daemon = Daemon(os.path.join(base, "root"), os.path.join(base, "run"), self.images,
+                             cgroup_parent=self.cgroup_parent)
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self._task: asyncio.Task[None] | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        ready = asyncio.Event()
+
+        async def main() -> None:
+            self._task = asyncio.current_task()
+            serve = asyncio.create_task(self.daemon.serve(self.socket, ready=ready))
+            await ready.wait()
+            self.ready.set()
+            await serve
+
+        try:
+            self.loop.run_until_complete(main())
+        except asyncio.CancelledError:
+            pass
+
+    def start(self) -> None:
+        self.thread.start()
+        if not self.ready.wait(30):
+            raise RuntimeError("skiffd did not start")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self.loop.call_soon_threadsafe(self._task.cancel)
+        self.thread.join(30)
+
+    def docker(self, *args: str, input: bytes | None = None, check: bool = True,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_CONFIG": os.path.join(self.base, "cfg")}
+        p = subprocess.run([DOCKER or "docker", *args], input=input, capture_output=True, env=env, timeout=timeout)
+        out = subprocess.CompletedProcess(p.args, p.returncode, p.stdout.decode(errors="replace"),
+                                          p.stderr.decode(errors="replace"))
+        if check and out.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} -> {out.returncode}\n{out.stdout}\n{out.stderr}")
+        return out
+
+    def client(self) -> Any:
+        import docker
+
+        return docker.DockerClient(base_url=f"unix://{self.socket}", version="auto", timeout=60)
+
+
+@pytest.fixture(scope="session")
+def skiffd(busybox_rootfs: str) -> Iterator[RunningDaemon]:
+    if os.geteuid() != 0:
+        pytest.skip("skiffd needs root")
+    base = tempfile.mkdtemp(prefix="skiff-test-engine-")
+    os.chmod(base, 0o755)
+    d = RunningDaemon(base, busybox_rootfs)
+    d.start()
+    yield d
+    try:
+        for rec in list(d.daemon.engine.store.all()):
+            fut = asyncio.run_coroutine_threadsafe(d.daemon.engine.remove(rec["Id"], force=True, volumes=True),
+                                                   d.loop)
+            fut.result(30)
+    finally:
+        d.stop()
+        _cleanup_cgroups(d.cgroup_parent)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _cleanup_cgroups(parent: str) -> None:
+    from skiff.runtime.cgroups import detect
+
+    layout = detect()
+    for root in [h.mountpoint for h in layout.hierarchies] + [layout.unified or ""]:
+        path = os.path.join(root, parent.lstrip("/"))
+        if os.path.isdir(path):
+            for child in os.listdir(path):
+                if os.path.isdir(os.path.join(path, child)):
+                    os.rmdir(os.path.join(path, child))
+            os.rmdir(path)
+
+
+@pytest.fixture
+def docker_cli(skiffd: RunningDaemon) -> RunningDaemon:
+    if DOCKER is None:
+        pytest.skip("the docker CLI is not installed")
+    return skiffd
