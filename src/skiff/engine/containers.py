@@ -212,7 +212,12 @@ class Engine:
             if rec["State"]["Status"] == "removing":
                 raise Conflict(f"cannot start container {rec['Id'][:12]}: it is being removed")
             rec["Skiff"]["ManualStop"] = False
-            await self._start_locked(rec)
+            try:
+                await self._start_locked(rec)
+            except BaseException:
+                if rec["HostConfig"].get("AutoRemove"):
+                    self._spawn(self._auto_remove(rec["Id"]))  # `run --rm` of a command that cannot start
+                raise
 
     async def _start_locked(self, rec: Record) -> None:
         cid = rec["Id"]
@@ -248,9 +253,8 @@ class Engine:
         except BaseException as e:
             io.close()
             await self._network_down(rec, sandbox)
-            rec["State"].update(Error=e.message if isinstance(e, SkiffError) else str(e))
-            if rec["State"]["Status"] != "created":
-                rec["State"]["ExitCode"] = 128 if isinstance(e, Invalid | OSError) else 125
+            message = e.message if isinstance(e, SkiffError) else str(e)
+            rec["State"].update(Error=message, ExitCode=_start_failure_code(message))
             self.store.save(rec)
             raise
         io.started(proc.console)
@@ -738,6 +742,16 @@ async def _wait_adopted(pid: int, oom: Any) -> tuple[int, bool]:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status), oom()
     return os.waitstatus_to_exitcode(status), oom()
+
+
+def _start_failure_code(message: str) -> int:
+    """The exit code Docker reports when the process could not even be started."""
+    lower = message.lower()
+    if "not found" in lower or "no such file" in lower:
+        return 127
+    if "permission denied" in lower:
+        return 126
+    return 128
 
 
 def _read(path: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from skiff import __version__
 from skiff.engine import views
 from skiff.engine.containers import Engine
+from skiff.engine.docker_api import container_extras as api_extras
 from skiff.engine.docker_api import containers as api_containers
 from skiff.engine.docker_api import execs as api_execs
 from skiff.engine.docker_api import system as api_system
@@ -47,6 +48,7 @@ class Daemon:
         self.router = Router()
         api_system.register(self.router, self)
         api_containers.register(self.router, self)
+        api_extras.register(self.router, self)
         api_execs.register(self.router, self)
         api_volumes.register(self.router, self)
         self.extra_routes(self.router)

@@ -27,7 +27,10 @@ import socket
 
 from skiff.errors import Invalid
 from skiff.oci.runtime_spec import Process
-from skiff.runtime import capabilities, process, rootfs, seccomp, syscalls
+
+# Everything the child runs must be imported here: after pivot_root the
+# interpreter can no longer reach its own source files.
+from skiff.runtime import capabilities, process, rootfs, seccomp, syscalls, terminal
 from skiff.runtime.kernel import LinuxKernel
 from skiff.runtime.rootfs import RootfsContext
 from skiff.runtime.sync import Channel
@@ -135,11 +138,12 @@ def report_error(ch: Channel, e: BaseException) -> None:
             msg = {"type": "error", "kind": "os", "errno": e.errno,
                    "message": f"{e.strerror}" + (f": {e.filename}" if e.filename else ""),
                    "detail": str(e)}
-        else:
-            import traceback
-
-            msg = {"type": "error", "kind": "other", "message": f"{type(e).__name__}: {e}",
-                   "trace": traceback.format_exc(limit=5)}
+        else:  # no traceback module here: it could not be imported after pivot_root
+            where = e.__traceback__
+            while where is not None and where.tb_next is not None:
+                where = where.tb_next
+            line = f" (at {where.tb_frame.f_code.co_filename}:{where.tb_lineno})" if where else ""
+            msg = {"type": "error", "kind": "other", "message": f"{type(e).__name__}: {e}{line}"}
         ch.send(msg)
     except BaseException:
         pass
@@ -248,8 +252,6 @@ def _exec_process(cfg: InitConfig, ch: Channel) -> None:
 
 
 def _attach_terminal(ch: Channel, proc: Process, *, console: bool) -> None:
-    from skiff.runtime import terminal
-
     master, slave, name = terminal.open_pty(proc.console_size)
     if console:
         if not os.path.exists("/dev/console"):

@@ -1,0 +1,259 @@
+"""The real docker CLI (28.2) against skiffd."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def name() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+def test_version_and_info(docker_cli: Any) -> None:
+    out = docker_cli.docker("version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}").stdout
+    assert out.strip() == "1.50 linux"
+    info = json.loads(docker_cli.docker("info", "--format", "{{json .}}").stdout)
+    assert info["Driver"] == "overlay2" and info["LoggingDriver"] == "json-file"
+    assert info["Swarm"]["LocalNodeState"] == "inactive"
+
+
+def test_run_output_and_exit_codes(docker_cli: Any) -> None:
+    p = docker_cli.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert (p.returncode, p.stdout, p.stderr) == (3, "out\n", "err\n")
+    assert docker_cli.docker("run", "--rm", "busybox", "echo", "hi").stdout == "hi\n"
+
+
+def test_stdin_is_piped(docker_cli: Any) -> None:
+    p = docker_cli.docker("run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z", input=b"hello\nworld\n")
+    assert p.stdout == "HELLO\nWORLD\n"
+
+
+def test_detached_lifecycle(docker_cli: Any) -> None:
+    n = name()
+    cid = docker_cli.docker("run", "-d", "--name", n, "-l", "team=x", "busybox", "sh", "-c",
+                            "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done").stdout.strip()
+    assert len(cid) == 64
+    ps = docker_cli.docker("ps", "--format", "{{.Names}} {{.Status}} {{.Labels}}").stdout
+    assert f"{n} Up" in ps and "team=x" in ps
+    assert docker_cli.docker("ps", "-q", "--filter", f"name={n}").stdout.strip() == cid[:12]
+    assert docker_cli.docker("ps", "-q", "--filter", "label=team=x").stdout.strip() == cid[:12]
+    time.sleep(0.3)
+    assert docker_cli.docker("logs", n).stdout == "started\n"
+    p = docker_cli.docker("rm", n, check=False)
+    assert p.returncode != 0 and "container is running" in p.stderr
+    docker_cli.docker("stop", "-t", "5", n)
+    state = json.loads(docker_cli.docker("inspect", n).stdout)[0]["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 0 and not state["Running"]
+    assert docker_cli.docker("logs", n).stdout == "started\nbye\n"
+    assert docker_cli.docker("wait", n).stdout.strip() == "0"
+    docker_cli.docker("rm", n)
+    p = docker_cli.docker("inspect", n, check=False)
+    assert p.returncode == 1 and "No such object" in p.stderr
+
+
+def test_stop_escalates_to_sigkill(docker_cli: Any) -> None:
+    n = name()
+    docker_cli.docker("run", "-d", "--name", n, "busybox", "sleep", "60")  # PID 1 ignores SIGTERM
+    started = time.monotonic()
+    docker_cli.docker("stop", "-t", "1", n)
+    assert time.monotonic() - started < 5
+    assert docker_cli.docker("inspect", "-f", "{{.State.ExitCode}}", n).stdout.strip() == "137"
+    docker_cli.docker("rm", n)
+
+
+def test_exec(docker_cli: Any) -> None:
+    n = name()
+    docker_cli.docker("run", "-d", "--name", n, "--hostname", "inner", "busybox", "sleep", "60")
+    try:
+        p = docker_cli.docker("exec", "-e", "X=1", "-w", "/tmp", n, "sh", "-c", "echo $X $(pwd) $(hostname); exit 7",
+                              check=False)
+        assert (p.returncode, p.stdout) == (7, "1 /tmp inner\n")
+        assert docker_cli.docker("exec", "-u", "nobody", n, "id", "-u").stdout.strip() == "65534"
+        p = docker_cli.docker("exec", "-i", n, "cat", input=b"via exec\n")
+        assert p.stdout == "via exec\n"
+        assert docker_cli.docker("top", n).stdout.count("sleep") >= 1
+    finally:
+        docker_cli.docker("rm", "-f", n)
+
+
+def test_tty_run_and_exec(docker_cli: Any) -> None:
+    """``docker run -it`` through a real pseudo-terminal on the client side."""
+    env = {**os.environ, "DOCKER_HOST": f"unix://{docker_cli.socket}"}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe("docker", ["docker", "run", "--rm", "-it", "busybox", "sh", "-c",
+                              "tty; stty size; read line; echo got:$line; exit 5"], env)
+    out = b""
+    deadline = time.monotonic() + 20
+    sent = False
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        if not sent and b"/dev/pts" in out:
+            os.write(fd, b"hello\r")
+            sent = True
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert "/dev/pts/0" in text and "got:hello" in text
+    assert os.waitstatus_to_exitcode(status) == 5
+
+
+def test_errors_have_docker_wording(docker_cli: Any) -> None:
+    n = name()
+    docker_cli.docker("create", "--name", n, "busybox", "true")
+    p = docker_cli.docker("run", "--name", n, "busybox", "true", check=False)
+    assert p.returncode == 125 and f'The container name "/{n}" is already in use' in p.stderr
+    p = docker_cli.docker("run", "--rm", "nosuchimage", check=False)
+    assert p.returncode == 125 and "nosuchimage" in p.stderr
+    p = docker_cli.docker("run", "--rm", "--restart", "always", "busybox", "true", check=False)
+    assert p.returncode == 125 and "cannot specify both --restart and --rm" in p.stderr
+    p = docker_cli.docker("run", "--rm", "-m", "1m", "busybox", "true", check=False)
+    assert p.returncode == 125 and "Minimum memory limit allowed is 6MB" in p.stderr
+    p = docker_cli.docker("kill", n, check=False)
+    assert p.returncode == 1 and "is not running" in p.stderr
+    p = docker_cli.docker("run", "--rm", "busybox", "/no/such/binary", check=False)
+    assert p.returncode in (125, 126, 127) and "no such file" in p.stderr.lower()
+    docker_cli.docker("rm", n)
+    assert n not in docker_cli.docker("ps", "-a", "--format", "{{.Names}}").stdout
+
+
+def test_oom_killed_in_inspect(docker_cli: Any) -> None:
+    n = name()
+    p = docker_cli.docker("run", "--name", n, "-m", "16m", "--memory-swap", "16m", "busybox", "sh", "-c",
+                          "x=$(head -c 67108864 /dev/zero | tr '\\0' x)", check=False)
+    assert p.returncode == 137
+    state = json.loads(docker_cli.docker("inspect", n).stdout)[0]["State"]
+    assert state["OOMKilled"] is True and state["ExitCode"] == 137
+    docker_cli.docker("rm", n)
+
+
+def test_restart_policy_restarts_a_crashing_container(docker_cli: Any) -> None:
+    n = name()
+    docker_cli.docker("run", "-d", "--name", n, "--restart", "on-failure:3", "busybox", "sh", "-c", "exit 1")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        doc = json.loads(docker_cli.docker("inspect", n).stdout)[0]
+        if doc["RestartCount"] == 3 and not doc["State"]["Running"] and not doc["State"]["Restarting"]:
+            break
+        time.sleep(0.2)
+    assert doc["RestartCount"] == 3 and doc["State"]["ExitCode"] == 1
+    docker_cli.docker("rm", "-f", n)
+
+
+def test_named_volume_survives_and_is_shared(docker_cli: Any) -> None:
+    vol = name()
+    docker_cli.docker("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+    assert docker_cli.docker("run", "--rm", "-v", f"{vol}:/d:ro", "busybox", "cat", "/d/f").stdout == "kept\n"
+    p = docker_cli.docker("run", "--rm", "-v", f"{vol}:/d:ro", "busybox", "touch", "/d/g", check=False)
+    assert p.returncode != 0 and "Read-only" in p.stderr
+    listed = docker_cli.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert vol in listed
+    inspect = json.loads(docker_cli.docker("volume", "inspect", vol).stdout)[0]
+    assert inspect["Driver"] == "local" and os.path.exists(os.path.join(inspect["Mountpoint"], "f"))
+    docker_cli.docker("volume", "rm", vol)
+
+
+def test_bind_mount_and_tmpfs(docker_cli: Any, tmp_path: Any) -> None:
+    (tmp_path / "in.txt").write_text("from host\n")
+    out = docker_cli.docker("run", "--rm", "-v", f"{tmp_path}:/host", "--tmpfs", "/scratch:size=1m",
+                            "--read-only", "busybox", "sh", "-c",
+                            "cat /host/in.txt; echo > /host/out.txt; touch /scratch/x && echo tmp-ok; touch /root/x"
+                            " 2>&1 | grep -c Read-only").stdout
+    assert out.split("\n")[:3] == ["from host", "tmp-ok", "1"]
+    assert (tmp_path / "out.txt").exists()
+
+
+def test_limits_and_security_options(docker_cli: Any) -> None:
+    out = docker_cli.docker("run", "--rm", "--cpus", "0.5", "--pids-limit", "50", "--cap-drop", "ALL",
+                            "--cap-add", "NET_RAW", "--security-opt", "no-new-privileges", "--ulimit",
+                            "nofile=512:512", "busybox", "sh", "-c",
+                            "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max 2>/dev/null"
+                            " || cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max; grep -E 'CapEff|NoNewPrivs'"
+                            " /proc/self/status; ulimit -n").stdout.split()
+    assert "50000" in out and "50" in out
+    assert out[out.index("CapEff:") + 1] == f"{1 << 13:016x}"
+    assert out[out.index("NoNewPrivs:") + 1] == "1" and out[-1] == "512"
+
+
+def test_events_stream(docker_cli: Any) -> None:
+    since = str(int(time.time()) - 1)
+    n = name()
+    docker_cli.docker("run", "--rm", "--name", n, "busybox", "true")
+    until = str(int(time.time()) + 1)
+    time.sleep(1.1)
+    out = docker_cli.docker("events", "--since", since, "--until", until, "--filter", f"container={n}",
+                            "--format", "{{.Action}}").stdout.split()
+    assert out[:1] == ["create"] and "start" in out and "die" in out and out[-1] == "destroy"
+
+
+def test_pause_rename_wait_kill(docker_cli: Any) -> None:
+    n, m = name(), name()
+    docker_cli.docker("run", "-d", "--name", n, "busybox", "sleep", "60")
+    docker_cli.docker("pause", n)
+    assert "(Paused)" in docker_cli.docker("ps", "--filter", f"name={n}", "--format", "{{.Status}}").stdout
+    docker_cli.docker("unpause", n)
+    docker_cli.docker("rename", n, m)
+    docker_cli.docker("kill", "-s", "KILL", m)
+    assert docker_cli.docker("wait", m).stdout.strip() == "137"
+    docker_cli.docker("rm", m)
+
+
+def test_container_prune(docker_cli: Any) -> None:
+    n = name()
+    docker_cli.docker("run", "--name", n, "busybox", "true")
+    out = docker_cli.docker("container", "prune", "-f").stdout
+    assert "Total reclaimed space" in out
+    assert n not in docker_cli.docker("ps", "-a", "--format", "{{.Names}}").stdout
+
+
+def test_docker_run_is_fast_enough_to_measure(docker_cli: Any) -> None:
+    """Behaviour, not timing: 10 runs in a row all succeed and leave nothing behind."""
+    before = docker_cli.docker("ps", "-aq").stdout.split()
+    for _ in range(10):
+        assert docker_cli.docker("run", "--rm", "busybox", "true").returncode == 0
+    assert docker_cli.docker("ps", "-aq").stdout.split() == before
+    snap_dir = os.path.join(docker_cli.base, "images", "snapshots")
+    assert sorted(os.listdir(snap_dir)) == sorted(
+        c for c in os.listdir(snap_dir) if any(c.startswith(b) for b in before))
+    subprocess.run(["true"], check=True)
+
+
+def test_cp_out_diff_export(docker_cli: Any, tmp_path: Any) -> None:
+    n = name()
+    docker_cli.docker("run", "--name", n, "busybox", "sh", "-c",
+                      "mkdir -p /data/sub && echo one > /data/sub/f && ln -s / /data/escape && rm /bin/vi")
+    docker_cli.docker("cp", f"{n}:/data", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "sub" / "f").read_text() == "one\n"
+    assert os.readlink(tmp_path / "out" / "escape") == "/"  # copied as a link, never followed
+    # a path through the container's own symlink resolves inside the container
+    docker_cli.docker("cp", f"{n}:/data/escape/etc/passwd", str(tmp_path / "passwd"))
+    assert (tmp_path / "passwd").read_text().startswith("root:x:0:0")
+    assert "nobody" in (tmp_path / "passwd").read_text()  # the busybox one, not the host's
+    diff = docker_cli.docker("diff", n).stdout.splitlines()
+    assert "A /data/sub/f" in diff and "D /bin/vi" in diff
+    export = subprocess.run(["tar", "-tf", "-"], input=subprocess.run(
+        ["docker", "export", n], capture_output=True,
+        env={**os.environ, "DOCKER_HOST": f"unix://{docker_cli.socket}"}).stdout, capture_output=True).stdout
+    names = export.decode().split()
+    assert "./data/sub/f" in names and "./bin/busybox" in names and "./bin/vi" not in names
+    p = docker_cli.docker("cp", f"{n}:/nonexistent", str(tmp_path / "x"), check=False)
+    assert p.returncode != 0 and "Could not find the file" in p.stderr
+    docker_cli.docker("rm", n)
