@@ -173,9 +173,10 @@ def register(r: Router, d: Daemon) -> None:
         if not path:
             raise HTTPError(400, "path is required")
         data = await req.body()
-        extract = getattr(engine.images, "extract_into", None)
-        if extract is None:
+        maybe = getattr(engine.images, "extract_into", None)
+        if maybe is None:
             raise HTTPError(501, "copying into containers needs the image store's safe extractor")
+        extract: Any = maybe
 
         def work() -> None:
             with root_of(rec) as root:
