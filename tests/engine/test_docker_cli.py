@@ -257,3 +257,30 @@ def test_cp_out_diff_export(docker_cli: Any, tmp_path: Any) -> None:
     p = docker_cli.docker("cp", f"{n}:/nonexistent", str(tmp_path / "x"), check=False)
     assert p.returncode != 0 and "Could not find the file" in p.stderr
     docker_cli.docker("rm", n)
+
+
+def test_skiff_cli_mirrors_docker(docker_cli: Any) -> None:
+    """Our own client commands, for machines without the docker CLI."""
+    import sys
+
+    skiff = [os.path.join(os.path.dirname(sys.executable), "skiff"), "-H", f"unix://{docker_cli.socket}"]
+
+    def run(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*skiff, *args], input=input.decode() if input else None, capture_output=True,
+                              text=True, timeout=60)
+
+    p = run("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 6")
+    assert (p.returncode, p.stdout, p.stderr) == (6, "out\n", "err\n")
+    assert run("run", "--rm", "-i", "busybox", "cat", input=b"abc\n").stdout == "abc\n"
+    n = name()
+    cid = run("run", "-d", "--name", n, "-e", "K=V", "busybox", "sh", "-c", "echo $K; sleep 60").stdout.strip()
+    assert len(cid) == 64
+    assert n in run("ps").stdout
+    p = run("exec", n, "sh", "-c", "echo in; exit 2")
+    assert (p.returncode, p.stdout) == (2, "in\n")
+    time.sleep(0.2)
+    assert run("logs", n).stdout == "V\n"
+    assert json.loads(run("inspect", n).stdout)[0]["Id"] == cid
+    assert run("rm", "-f", n).returncode == 0
+    p = run("run", "--rm", "-m", "1x", "busybox", "true")
+    assert p.returncode == 125 and "invalid size" in p.stderr

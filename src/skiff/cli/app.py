@@ -8,10 +8,19 @@ from __future__ import annotations
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["--help"]})
 @click.version_option(package_name="skiff")
-def cli() -> None:
+@click.option("-H", "--host", envvar="SKIFF_HOST", help="daemon socket (unix:///path or tcp://host:port)")
+@click.pass_context
+def cli(ctx: click.Context, host: str | None) -> None:
     """skiff: Docker and Kubernetes, rebuilt in Python."""
+    ctx.obj = {"host": host}
+
+
+def _register() -> None:
+    from skiff.cli import containers
+
+    containers.register(cli)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
@@ -31,3 +40,6 @@ def demo(keep: bool) -> None:
     from skiff.demo import run_demo
 
     raise SystemExit(run_demo(keep=keep))
+
+
+_register()
