@@ -158,7 +158,8 @@ def mount_cgroups(k: Kernel, ctx: RootfsContext, dest: str, flags: int) -> None:
     the usual ``cpu -> cpu,cpuacct`` symlinks for co-mounted controllers.
     """
     make_mountpoint(k, ctx.rootfs, dest, is_dir=True)
-    ctx.before_cgroup_mount()
+    if ctx.cgroup_v2 and ctx.new_cgroupns:
+        ctx.before_cgroup_mount()  # a fresh cgroup2 mount shows the cgroupns root: be inside first
     base = flags & (s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_RELATIME)
     ro = flags & s.MS_RDONLY
     if ctx.cgroup_v2:

@@ -121,9 +121,17 @@ class StateDir:
         return sorted(n for n in names if os.path.exists(os.path.join(self.root, n, STATE_FILE)))
 
     def remove(self, container_id: str) -> None:
-        import shutil
-
-        shutil.rmtree(self.path(container_id), ignore_errors=True)
+        """Delete the state directory (a few flat files; no shutil import on this path)."""
+        d = self.path(container_id)
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(d, name))
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(d)
 
     @contextlib.contextmanager
     def lock(self, container_id: str) -> Iterator[None]:
