@@ -196,14 +196,11 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
             elif kind == "pid":
                 init_pid = msg["pid"]
                 if cgroup_procs:
-                    data = str(init_pid).encode()
-                    for path in cgroup_procs:
-                        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-                        try:
-                            os.write(fd, data)
-                        finally:
-                            os.close(fd)
-                    parent.send({"type": "cgroup-joined"})
+                    # If init already failed, the move or the send fails too; its
+                    # error message is still queued on the channel: keep reading.
+                    with contextlib.suppress(ProcessLookupError, BrokenPipeError, ConnectionError):
+                        _join_cgroups(init_pid, cgroup_procs)
+                        parent.send({"type": "cgroup-joined"})
             elif kind == "pty":
                 console = fds[0]
             elif kind == "ready":
@@ -221,6 +218,16 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
     finally:
         os.waitpid(pid1, 0)
         parent.close()
+
+
+def _join_cgroups(pid: int, procs_files: builtins.list[str]) -> None:
+    data = str(pid).encode()
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def _open_ns(ns_type: str, path: str) -> int:
