@@ -27,12 +27,16 @@ class Proc:
 
     def start(self) -> None:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        self.p = subprocess.Popen([sys.executable, "-m", "tests.engine.daemon_proc", self.base, self.rootfs,
-                                   self.cgroup_parent], cwd=os.path.dirname(root), stdout=subprocess.PIPE,
-                                  stderr=open(os.path.join(self.base, "daemon.log"), "a"), text=True)
+        log = os.path.join(self.base, "daemon.log")
+        with open(log, "a") as err:
+            self.p = subprocess.Popen([sys.executable, "-m", "tests.engine.daemon_proc", self.base, self.rootfs,
+                                       self.cgroup_parent], cwd=os.path.dirname(root), stdout=subprocess.PIPE,
+                                      stderr=err, text=True)
         assert self.p.stdout is not None
         line = self.p.stdout.readline()
-        assert line.strip() == "ready", open(os.path.join(self.base, "daemon.log")).read()
+        if line.strip() != "ready":
+            with open(log) as f:
+                raise AssertionError(f"skiffd did not start:\n{f.read()}")
 
     def kill9(self) -> None:
         assert self.p is not None
