@@ -23,6 +23,7 @@ import ipaddress
 import os
 import threading
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from typing import Any
 
@@ -100,7 +101,7 @@ class Links:
             return [link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()
                     if link.get_attr("IFLA_MASTER") == idx]
 
-    def host_routes(self, exclude: set[str] = frozenset()) -> list[ipaddress.IPv4Network]:
+    def host_routes(self, exclude: AbstractSet[str] = frozenset()) -> list[ipaddress.IPv4Network]:
         """Destinations of the host's IPv4 routes (not the default route),
         except those through devices in ``exclude`` (our own bridges)."""
         names = {}

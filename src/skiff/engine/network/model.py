@@ -70,6 +70,7 @@ class Endpoint:
     gateway: str
     mac: str
     host_veth: str
+    ifname: str = "eth0"
     aliases: list[str] = field(default_factory=list)
     requested_ip: str | None = None
 
