@@ -29,14 +29,13 @@ from skiff.engine.network import links, netns
 from skiff.engine.network.manager import NetworkManager
 from skiff.oci.runtime_spec import Spec
 from skiff.runtime import Runtime
-from tests.runtime.conftest import (  # noqa: F401 - fixtures
-    Bundles,
-    Result,
-    _remove_cgroup_parent,
-    bundles,
-    rt,
-    run,
-)
+from tests.runtime import conftest as runtime_fixtures
+from tests.runtime.conftest import Bundles, Result, run
+
+# the runtime's fixtures, shared: a private runtime root, bundles, cgroup cleanup
+rt = runtime_fixtures.rt
+bundles = runtime_fixtures.bundles
+_remove_cgroup_parent = runtime_fixtures._remove_cgroup_parent
 
 TAG = str(os.getpid() % 100000)
 BRIDGE = f"skt{TAG}"

@@ -161,7 +161,7 @@ async def test_default_bridge_egress_and_published_ports(mgr: NetworkManager, co
 async def _fetch(url: str, timeout: float = 5, tries: int = 50) -> str:
     """GET ``url`` from the host, retrying while the container's server starts."""
     def get() -> str:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local test URL
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return str(resp.read().decode())
 
     for i in range(tries):
