@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
@@ -63,19 +64,22 @@ class Links:
     def close(self) -> None:
         self.ipr.close()
 
-    def index(self, name: str) -> int | None:
-        with self._lock:
-            found = self.ipr.link_lookup(ifname=name)
-        return found[0] if found else None
+    @staticmethod
+    def index(name: str) -> int | None:
+        """The host's ifindex of ``name`` (an ioctl: 100x cheaper than a netlink
+        query, whose reply pyroute2 parses in Python)."""
+        try:
+            return socket.if_nametoindex(name)
+        except OSError:
+            return None
 
     def ensure_bridge(self, name: str, address: str, prefixlen: int, mtu: int) -> int:
         """The bridge ``name`` exists, is up, has ``address/prefixlen`` (idempotent)."""
-        idx = self.index(name)
         with self._lock:
-            if idx is None:
+            if self.index(name) is None:
                 with _ignore(errno.EEXIST):
                     self.ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
-                idx = self.ipr.link_lookup(ifname=name)[0]
+            idx = socket.if_nametoindex(name)
             with _ignore(errno.EEXIST):
                 self.ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
             self.ipr.link("set", index=idx, state="up", mtu=mtu)
@@ -87,10 +91,10 @@ class Links:
 
     def delete(self, name: str) -> None:
         """Delete a link by name; no error if it does not exist."""
-        with self._lock, _ignore(errno.ENODEV):
-            idx = self.ipr.link_lookup(ifname=name)
-            if idx:
-                self.ipr.link("del", index=idx[0])
+        idx = self.index(name)
+        if idx is not None:
+            with self._lock, _ignore(errno.ENODEV):
+                self.ipr.link("del", index=idx)
 
     def ports(self, bridge: str) -> list[str]:
         """Names of the devices enslaved to ``bridge``."""
@@ -136,23 +140,28 @@ def configure_peer(netns_path: str, ifname: str, address: str, prefixlen: int,
                    gateway: str | None) -> None:
     """Inside the namespace: address ``ifname``, bring it up, and (if ``gateway``)
     route the default through it."""
-    ipr: Any = netns.run_in(netns_path, IPRoute)
-    try:
-        idx = ipr.link_lookup(ifname=ifname)[0]
-        with _ignore(errno.EEXIST):
-            ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
-        ipr.link("set", index=idx, state="up")
-        if gateway:
-            ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx)
-    finally:
-        ipr.close()
+    def body() -> None:
+        ipr: Any = IPRoute()
+        try:
+            idx = socket.if_nametoindex(ifname)
+            with _ignore(errno.EEXIST):
+                ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
+            ipr.link("set", index=idx, state="up")
+            if gateway:
+                ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx)
+        finally:
+            ipr.close()
+
+    netns.run_in(netns_path, body)
 
 
 def set_default_route(netns_path: str, ifname: str, gateway: str) -> None:
     """Point the namespace's default route at ``gateway`` via ``ifname``."""
-    ipr: Any = netns.run_in(netns_path, IPRoute)
-    try:
-        idx = ipr.link_lookup(ifname=ifname)[0]
-        ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx)
-    finally:
-        ipr.close()
+    def body() -> None:
+        ipr: Any = IPRoute()
+        try:
+            ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=socket.if_nametoindex(ifname))
+        finally:
+            ipr.close()
+
+    netns.run_in(netns_path, body)
