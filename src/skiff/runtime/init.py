@@ -27,7 +27,7 @@ import socket
 
 from skiff.errors import Invalid
 from skiff.oci.runtime_spec import Process
-from skiff.runtime import capabilities, process, rootfs, seccomp, syscalls
+from skiff.runtime import capabilities, process, rootfs, seccomp, syscalls, terminal
 from skiff.runtime.kernel import LinuxKernel
 from skiff.runtime.rootfs import RootfsContext
 from skiff.runtime.sync import Channel
@@ -248,8 +248,6 @@ def _exec_process(cfg: InitConfig, ch: Channel) -> None:
 
 
 def _attach_terminal(ch: Channel, proc: Process, *, console: bool) -> None:
-    from skiff.runtime import terminal
-
     master, slave, name = terminal.open_pty(proc.console_size)
     if console:
         if not os.path.exists("/dev/console"):

@@ -104,13 +104,25 @@ def make_manager(tmp: Any, upstream: tuple[str, int]) -> NetworkManager:
 
 
 async def teardown_manager(mgr: NetworkManager) -> None:
-    for sid in list(mgr.sandboxes):
-        await mgr.remove_sandbox(sid)
-    for net in list(mgr.networks.values()):
-        if not net.builtin:
-            mgr.remove_network(net.id)
-    await mgr.stop(remove_bridges=True)
-    netns.release_dir(mgr.netns_dir)
+    """Remove what the manager made, through its API; then, whatever failed
+    on the way, force the kernel objects away by name so that one failing
+    test does not leak into the next run (assert_clean still reports it)."""
+    bridges = {n.bridge for n in mgr.networks.values() if n.bridge} | {BRIDGE}
+    try:
+        for sid in list(mgr.sandboxes):
+            await mgr.remove_sandbox(sid)
+        for net in list(mgr.networks.values()):
+            if not net.builtin:
+                mgr.remove_network(net.id)
+        await mgr.stop(remove_bridges=True)
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip", TABLE], capture_output=True, check=False)
+        for name in bridges:
+            subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+        if os.path.isdir(mgr.netns_dir):
+            for name in os.listdir(mgr.netns_dir):
+                netns.delete(os.path.join(mgr.netns_dir, name))
+            netns.release_dir(mgr.netns_dir)
 
 
 def assert_clean(mgr: NetworkManager, veths: set[str]) -> None:

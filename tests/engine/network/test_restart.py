@@ -15,6 +15,7 @@ from skiff.engine.network.ports import PortBinding
 from tests.engine.network.conftest import (
     BRIDGE,
     HTTPD,
+    TAG,
     Containers,
     assert_clean,
     link_names,
@@ -49,16 +50,16 @@ async def test_start_after_crash_restores_state(tmp_path: Any, dns_upstream: tup
     await m1.connect("bridge", "gone", container_id="g" * 64, name="gone")
     await _crash(m1)
     netns.delete(gone)  # its namespace vanished while the daemon was down
-    subprocess.run(["ip", "link", "add", "vethdead0", "type", "veth", "peer", "name", "vethdead1"],
-                   check=True)
-    subprocess.run(["ip", "link", "set", "vethdead0", "master", BRIDGE], check=True)
+    stale = f"vethdead{TAG}"  # a veth on our bridge that no endpoint owns
+    subprocess.run(["ip", "link", "add", stale, "type", "veth", "peer", "name", f"vd{TAG}"], check=True)
+    subprocess.run(["ip", "link", "set", stale, "master", BRIDGE], check=True)
 
     m2 = make_manager(tmp_path, dns_upstream)
     seen = {ep.host_veth for sb in m1.sandboxes.values() for ep in sb.endpoints.values()}
     try:
         await m2.start()
         await m2.start()  # idempotent
-        assert "vethdead0" not in link_names()
+        assert stale not in link_names()
         assert set(m2.sandboxes) == {"keep"}
         assert m2.network_settings("keep")["IPAddress"] == first["IPAddress"]
         # the port is held again, and forwarded again
@@ -78,4 +79,5 @@ async def test_start_after_crash_restores_state(tmp_path: Any, dns_upstream: tup
         containers.stop_all()
         seen |= {ep.host_veth for sb in m2.sandboxes.values() for ep in sb.endpoints.values()}
         await teardown_manager(m2)
+        subprocess.run(["ip", "link", "del", stale], check=False, capture_output=True)
     assert_clean(m2, seen)

@@ -23,13 +23,13 @@ import ipaddress
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from typing import Any
 
 from pyroute2.iproute.linux import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
 from skiff.engine.network import netns
 
@@ -52,6 +52,18 @@ def _ignore(*codes: int) -> Iterator[None]:
     except NetlinkError as e:
         if e.code not in codes:
             raise
+
+
+def _dump(fn: Callable[[], Any], tries: int = 10) -> Any:
+    """A netlink dump, retried when the kernel flags it as interrupted (links
+    changed meanwhile, e.g. a dying namespace's veths being deleted)."""
+    for i in range(tries):
+        try:
+            return fn()
+        except NetlinkDumpInterrupted:
+            if i == tries - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 class Links:
@@ -102,7 +114,7 @@ class Links:
         if idx is None:
             return []
         with self._lock:
-            return [link.get_attr("IFLA_IFNAME") for link in self.ipr.get_links()
+            return [link.get_attr("IFLA_IFNAME") for link in _dump(self.ipr.get_links)
                     if link.get_attr("IFLA_MASTER") == idx]
 
     def host_routes(self, exclude: AbstractSet[str] = frozenset()) -> list[ipaddress.IPv4Network]:
@@ -110,9 +122,9 @@ class Links:
         except those through devices in ``exclude`` (our own bridges)."""
         names = {}
         with self._lock:
-            for link in self.ipr.get_links():
+            for link in _dump(self.ipr.get_links):
                 names[link["index"]] = link.get_attr("IFLA_IFNAME")
-            routes = self.ipr.get_routes(family=2, table=254)
+            routes = _dump(lambda: self.ipr.get_routes(family=2, table=254))
         out = []
         for r in routes:
             if r["dst_len"] == 0 or names.get(r.get_attr("RTA_OIF")) in exclude:
