@@ -6,7 +6,7 @@ PYTHON := /usr/bin/python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 APT_PACKAGES := python3 python3-venv python3-dev gcc make busybox-static runc crun \
-	libseccomp2 iproute2 util-linux procps
+	libseccomp2 iproute2 util-linux procps nftables
 
 .PHONY: all apt setup demo test lint typecheck unit bench clean
 
