@@ -95,7 +95,7 @@ def _proto(text: str, spec: str) -> str:
 
 def _pair(spec: str, host_ip: str, host: str, container: str, proto: str) -> list[PortBinding]:
     cports = _range(container, spec)
-    if not host:
+    if not host or host == "0":  # "0" asks for an ephemeral port, as an empty host port does
         return [PortBinding(c, proto, host_ip, 0) for c in cports]
     hports = _range(host, spec)
     if len(hports) != len(cports):
