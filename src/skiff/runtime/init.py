@@ -97,7 +97,7 @@ def stage1(cfg: InitConfig, ch: Channel) -> None:
             _init_main(cfg, ch)
         ch.send({"type": "pid", "pid": child})
         code = 0
-    except BaseException as e:  # noqa: BLE001 - reported to the runtime, then exit
+    except BaseException as e:
         report_error(ch, e)
     finally:
         os._exit(code)
@@ -116,7 +116,7 @@ def report_error(ch: Channel, e: BaseException) -> None:
             msg = {"type": "error", "kind": "other", "message": f"{type(e).__name__}: {e}",
                    "trace": traceback.format_exc(limit=5)}
         ch.send(msg)
-    except BaseException:  # noqa: BLE001 - the runtime will see EOF instead
+    except BaseException:
         pass
 
 
@@ -129,7 +129,7 @@ def _init_main(cfg: InitConfig, ch: Channel) -> None:
             _exec_process(cfg, ch)
         else:
             _container_init(cfg, ch, cfg.rootfs_ctx)
-    except BaseException as e:  # noqa: BLE001
+    except BaseException as e:
         if ch.sent_ready:  # nobody reads the channel any more: tell the container's stderr
             with contextlib.suppress(OSError):
                 os.write(2, f"skiff init: {e}\n".encode())

@@ -63,4 +63,5 @@ def open_storage(url: str) -> Storage:
     except KeyError:
         raise Invalid.field("storage", f"unknown storage scheme {scheme!r} "
                             f"(one of {', '.join(sorted(BACKENDS))})") from None
-    return factory(url)
+    store: Storage = factory(url)
+    return store

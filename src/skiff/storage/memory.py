@@ -8,6 +8,7 @@ old revision and watch replay behave exactly like the durable backends until
 from __future__ import annotations
 
 import bisect
+import builtins
 from dataclasses import dataclass
 
 from skiff.errors import AlreadyExists, Conflict, Gone, NotFound
@@ -58,7 +59,7 @@ class MemoryStorage:
         lo = bisect.bisect_right(self._keys, start_after) if start_after >= prefix else \
             bisect.bisect_left(self._keys, prefix)
         hi = bisect.bisect_left(self._keys, prefix_end(prefix))
-        items: list[KeyValue] = []
+        items: builtins.list[KeyValue] = []
         remaining = 0
         for key in self._keys[lo:hi]:
             row = self._at(key, rev)
@@ -116,7 +117,7 @@ class MemoryStorage:
             raise Gone(f"too old resource version: {revision} ({self._compacted})")
         return self._bus.subscribe(prefix, revision, self._history)
 
-    async def _history(self, prefix: str, revision: int) -> list[Event]:
+    async def _history(self, prefix: str, revision: int) -> builtins.list[Event]:
         if revision < self._compacted:
             raise Gone(f"too old resource version: {revision} ({self._compacted})")
         i = bisect.bisect_right([e.revision for e in self._log], revision)

@@ -20,7 +20,7 @@ locked" failure seen with long compactions). The horizon is stored in
 
 from __future__ import annotations
 
-import asyncio
+import builtins
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,9 +121,9 @@ class SqliteStorage:
             remaining = 0
             if limit and len(rows) > limit:
                 rows = rows[:limit]
-                cq = (f"SELECT COUNT(*) FROM kine k JOIN (SELECT MAX(id) AS mid FROM kine WHERE "
-                      f"name > ? AND name < ? AND id <= ? GROUP BY name) m ON k.id = m.mid "
-                      f"WHERE k.deleted = 0")
+                cq = ("SELECT COUNT(*) FROM kine k JOIN (SELECT MAX(id) AS mid FROM kine WHERE "
+                      "name > ? AND name < ? AND id <= ? GROUP BY name) m ON k.id = m.mid "
+                      "WHERE k.deleted = 0")
                 remaining = db.execute(cq, (rows[-1][1], prefix_end(prefix), rev)).fetchone()[0]
         finally:
             db.execute("COMMIT")
@@ -153,12 +153,12 @@ class SqliteStorage:
     async def delete(self, key: str, expected_revision: int = 0) -> int:
         return int(await self._writer.submit(_Op("delete", key, b"", expected_revision)))
 
-    def _apply_batch(self, ops: list[Any]) -> tuple[list[Any], list[Event]]:
+    def _apply_batch(self, ops: builtins.list[Any]) -> tuple[builtins.list[Any], builtins.list[Event]]:
         """Run on the writer thread: one transaction for the whole batch."""
         db = self._wdb
         assert db is not None
-        results: list[Any] = []
-        events: list[Event] = []
+        results: builtins.list[Any] = []
+        events: builtins.list[Event] = []
         db.execute("BEGIN IMMEDIATE")
         try:
             for op in ops:
@@ -209,7 +209,7 @@ class SqliteStorage:
             raise Gone(f"too old resource version: {revision} ({self._compacted})")
         return self._bus.subscribe(prefix, revision, self._history)
 
-    async def _history(self, prefix: str, revision: int) -> list[Event]:
+    async def _history(self, prefix: str, revision: int) -> builtins.list[Event]:
         if revision < self._compacted:
             raise Gone(f"too old resource version: {revision} ({self._compacted})")
         rows = self._r.execute(
