@@ -149,7 +149,8 @@ def _schema_for(tp: Any, refs: set[type]) -> dict[str, Any]:
         return {"type": "object", "additionalProperties": _schema_for(typing.get_args(tp)[1], refs)}
     simple = {str: {"type": "string"}, int: {"type": "integer", "format": "int64"},
               bool: {"type": "boolean"}, float: {"type": "number", "format": "double"},
-              bytearray: {"type": "string", "format": "byte"}, bytes: {"type": "string", "format": "byte"},
+              bytearray: {"type": "string", "format": "byte"},
+              bytes: {"type": "string", "format": "byte"},
               datetime.datetime: {"type": "string", "format": "date-time"},
               datetime.date: {"type": "string", "format": "date"}}
     if tp in simple:
@@ -173,7 +174,8 @@ def model_schema(cls: Any, refs: set[type]) -> dict[str, Any]:
         s = _schema_for(f.annotation, refs)
         if f.description:
             s["description"] = f.description
-        meta = LIST_META.get(f"{cls.__name__}.{wire}") or LIST_META.get(f"{kind_of(cls.__name__)}.{wire}")
+        meta = LIST_META.get(f"{cls.__name__}.{wire}") or \
+            LIST_META.get(f"{kind_of(cls.__name__)}.{wire}")
         if meta:
             s.update(meta)
         if f"{kind_of(cls.__name__)}.{wire}" in QUANTITY_FIELDS:
@@ -192,7 +194,8 @@ def schemas(res: list[dict[str, Any]]) -> dict[str, Any]:
     models = importlib.import_module("kubernetes.client.models")
     todo: set[type] = set()
     for r in res:
-        for name in [r["model"], r.get("list_model")] + [s["model"] for s in r["subresources"].values()]:
+        subs = [s["model"] for s in r["subresources"].values()]
+        for name in [r["model"], r.get("list_model"), *subs]:
             if name and hasattr(models, name):
                 todo.add(getattr(models, name))
     for extra in ("V1Status", "V1DeleteOptions", "V1Scale", "V1APIResourceList", "V1APIGroupList",

@@ -80,7 +80,7 @@ def main() -> None:
         package, msgs = parse(path)
         messages.update(msgs)
         m = re.match(r"k8s\.io\.api\.(\w+)\.(v\w+)$", package)
-        if m and m[1] in _GROUPS or (m and m[1] not in _GROUPS):
+        if (m and m[1] in _GROUPS) or (m and m[1] not in _GROUPS):
             assert m is not None
             group = _GROUPS.get(m[1], f"{m[1]}.k8s.io" if m[1] not in ("apps", "batch", "policy",
                                                                         "autoscaling") else m[1])

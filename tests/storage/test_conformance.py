@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,9 +11,15 @@ from skiff.storage import Storage, open_storage
 from skiff.storage.testsuite import CHECKS
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "etcd"])
 async def store(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Storage]:
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/db.sqlite"
+    if request.param == "memory":
+        url = "memory://"
+    elif request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/db.sqlite"
+    else:
+        etcd = request.getfixturevalue("etcd_url").replace("http://", "etcd://")
+        url = f"{etcd}?prefix=/t{uuid.uuid4().hex[:8]}"
     s = open_storage(url)
     await s.start()
     try:

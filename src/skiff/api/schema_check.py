@@ -38,7 +38,7 @@ class Report:
 def _json_type(v: Any) -> str:
     if isinstance(v, bool):
         return "bool"
-    if isinstance(v, (int, float)):
+    if isinstance(v, int | float):
         return "number"
     if isinstance(v, str):
         return "string"
@@ -77,7 +77,7 @@ class Checker:
             return
         t = s.get("type")
         if s.get("x-kubernetes-int-or-string") or s.get("format") == "int-or-string":
-            if not isinstance(v, (int, str)) or isinstance(v, bool):
+            if not isinstance(v, int | str) or isinstance(v, bool):
                 self._type_error(v, "IntOrString", path, r, model)
             return
         if t is None:
@@ -85,14 +85,9 @@ class Checker:
                 t = "object"
             else:
                 return
-        ok = {"string": lambda x: isinstance(x, str) or (s.get("format") == "quantity" and
-                                                         isinstance(x, (int, float))),
-              "integer": lambda x: (isinstance(x, int) and not isinstance(x, bool)) or
-                                   (isinstance(x, float) and x.is_integer()),
-              "number": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
-              "boolean": lambda x: isinstance(x, bool),
-              "array": lambda x: isinstance(x, list),
-              "object": lambda x: isinstance(x, dict)}.get(t, lambda x: True)
+        ok = _TYPE_CHECKS.get(t, _anything)
+        if t == "string" and s.get("format") == "quantity":
+            ok = _quantity
         if not ok(v):
             self._type_error(v, t, path, r, model)
             return
@@ -132,7 +127,7 @@ class Checker:
         if "enum" in s and v not in s["enum"]:
             vals = ", ".join(f'"{e}"' if isinstance(e, str) else str(e) for e in s["enum"])
             r.invalid.append(FieldError(p, f"Unsupported value: {_q(v)}: supported values: {vals}"))
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if isinstance(v, int | float) and not isinstance(v, bool):
             if "minimum" in s and v < s["minimum"]:
                 r.invalid.append(FieldError(p, f"Invalid value: {v}: {p} in body should be greater "
                                             f"than or equal to {s['minimum']}"))
@@ -164,6 +159,25 @@ class Checker:
         else:
             r.type_errors.append(f"json: cannot unmarshal {_json_type(v)} into Go struct field "
                                  f"{model}.{path} of type {_GO_TYPES.get(t, t)}")
+
+
+def _anything(x: Any) -> bool:
+    return True
+
+
+def _quantity(x: Any) -> bool:
+    return isinstance(x, str | int | float) and not isinstance(x, bool)
+
+
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda x: isinstance(x, str),
+    "integer": lambda x: (isinstance(x, int) and not isinstance(x, bool)) or
+                         (isinstance(x, float) and x.is_integer()),
+    "number": lambda x: isinstance(x, int | float) and not isinstance(x, bool),
+    "boolean": lambda x: isinstance(x, bool),
+    "array": lambda x: isinstance(x, list),
+    "object": lambda x: isinstance(x, dict),
+}
 
 
 def _join(path: str, key: str) -> str:

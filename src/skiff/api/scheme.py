@@ -112,7 +112,8 @@ def _resource_from(doc: dict[str, Any]) -> Resource:
         verbs = [v for v in s["verbs"] if v in ("get", "create", "update", "patch", "delete")]
         subs[name] = Subresource(name, verbs, s["kind"], group, version)
     r = doc["resource"]
-    cats = ["all"] if r in CATEGORY_ALL else ["api-extensions"] if r in CATEGORY_API_EXTENSIONS else []
+    cats = ["all"] if r in CATEGORY_ALL else \
+        ["api-extensions"] if r in CATEGORY_API_EXTENSIONS else []
     return Resource(group=doc["group"], version=doc["version"], resource=r, kind=doc["kind"],
                     namespaced=doc["namespaced"], verbs=doc["verbs"], singular=doc["kind"].lower(),
                     short_names=SHORT_NAMES.get(r, []), categories=cats, subresources=subs,

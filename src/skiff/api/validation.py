@@ -61,9 +61,9 @@ def required(path: str) -> FieldError:
 
 def _dns_msg(kind: str, n: int) -> str:
     if kind == "label":
-        return (f"a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                f"or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
-                f"or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+        return ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+                "or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  "
+                "or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
     return ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
             "'-' or '.', and must start and end with an alphanumeric character (e.g. "
             "'example.com', regex used for validation is "
@@ -172,12 +172,19 @@ def pod_spec(path: str, spec: Any, errs: Errs, restart: tuple[str, ...] = ()) ->
     for i, v in enumerate(spec.get("volumes") or []):
         dns_label(f"{path}.volumes[{i}].name", v.get("name"), errs)
         if v.get("name") in names:
-            errs.append(FieldError(f"{path}.volumes[{i}].name", f"Duplicate value: {_fmt(v['name'])}"))
+            errs.append(FieldError(f"{path}.volumes[{i}].name",
+                                   f"Duplicate value: {_fmt(v['name'])}"))
         names.add(v.get("name"))
     dp = spec.get("dnsPolicy", "ClusterFirst")
     if dp not in ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"):
         errs.append(unsupported(f"{path}.dnsPolicy", dp,
                                 ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]))
+
+
+_POD_UPDATE = ("Forbidden: pod updates may not change fields other than "
+               "`spec.containers[*].image`, `spec.initContainers[*].image`,"
+               "`spec.activeDeadlineSeconds`, `spec.tolerations` (only additions to existing "
+               "tolerations), `spec.terminationGracePeriodSeconds`")
 
 
 def pod(obj: Obj, old: Obj | None) -> Errs:
@@ -197,14 +204,12 @@ def pod(obj: Obj, old: Obj | None) -> Errs:
                 a.pop("nodeName", None)
                 b.pop("nodeName", None)
         if a != b:
-            errs.append(FieldError("spec", "Forbidden: pod updates may not change fields other "
-                                   "than `spec.containers[*].image`, `spec.initContainers[*].image`,"
-                                   "`spec.activeDeadlineSeconds`, `spec.tolerations` (only additions "
-                                   "to existing tolerations), `spec.terminationGracePeriodSeconds`"))
+            errs.append(FieldError("spec", _POD_UPDATE))
     return errs
 
 
-def _selector_template(obj: Obj, old: Obj | None, errs: Errs, restart: tuple[str, ...] = ()) -> None:
+def _selector_template(obj: Obj, old: Obj | None, errs: Errs,
+                       restart: tuple[str, ...] = ()) -> None:
     spec = obj.get("spec") or {}
     sel = spec.get("selector")
     if not sel or not (sel.get("matchLabels") or sel.get("matchExpressions")):
@@ -235,7 +240,8 @@ def workload(obj: Obj, old: Obj | None) -> Errs:
         errs.append(unsupported("spec.strategy.type", st, ["Recreate", "RollingUpdate"]))
     if st == "Recreate" and (obj["spec"].get("strategy") or {}).get("rollingUpdate"):
         errs.append(FieldError("spec.strategy.rollingUpdate",
-                               "Forbidden: may not be specified when strategy `type` is 'Recreate'"))
+                               "Forbidden: may not be specified when strategy `type` is "
+                               "'Recreate'"))
     return errs
 
 
@@ -277,13 +283,15 @@ def service(obj: Obj, old: Obj | None) -> Errs:
     for i, p in enumerate(ports):
         port = p.get("port")
         if not isinstance(port, int) or not 0 < port < 65536:
-            errs.append(invalid(f"spec.ports[{i}].port", port, "must be between 1 and 65535, inclusive"))
+            errs.append(invalid(f"spec.ports[{i}].port", port,
+                                "must be between 1 and 65535, inclusive"))
         if len(ports) > 1 and not p.get("name"):
             errs.append(required(f"spec.ports[{i}].name"))
     if old is not None:
         was = (old.get("spec") or {}).get("clusterIP")
         if was and spec.get("clusterIP") not in (None, "", was):
-            errs.append(invalid("spec.clusterIPs[0]", spec.get("clusterIP"), "may not change once set"))
+            errs.append(invalid("spec.clusterIPs[0]", spec.get("clusterIP"),
+                                "may not change once set"))
     return errs
 
 

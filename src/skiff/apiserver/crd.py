@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from skiff.api.scheme import Resource, Subresource
 from skiff.api.schema_check import Checker
+from skiff.api.scheme import Resource, Subresource
 from skiff.apiserver.registry import Registry, WriteOptions
 from skiff.apiserver.schemas import Schemas
 from skiff.errors import FieldError
@@ -115,9 +115,9 @@ class CRDController:
                          categories=list(names.get("categories") or []), subresources=subs,
                          list_kind=names.get("listKind") or names["kind"] + "List", custom=True,
                          crd=crd)
-            self.schemas.set_custom(spec["group"], v["name"], names["kind"],
-                                    (v.get("schema") or {}).get("openAPIV3Schema") or
-                                    {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
+            schema = (v.get("schema") or {}).get("openAPIV3Schema") or {
+                "type": "object", "x-kubernetes-preserve-unknown-fields": True}
+            self.schemas.set_custom(spec["group"], v["name"], names["kind"], schema)
             self.registry.scheme.add(r)
             served.append((spec["group"], v["name"], names["plural"], names["kind"]))
         self._served[name] = served

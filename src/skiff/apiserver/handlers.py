@@ -16,8 +16,8 @@ import orjson
 from aiohttp import web
 
 from skiff.api.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
-from skiff.api.scheme import Resource
 from skiff.api.schema_check import Checker
+from skiff.api.scheme import Resource
 from skiff.api.selectors import format_label_selector, predicate
 from skiff.apiserver import status as st
 from skiff.apiserver.registry import DeleteOptions, Registry, WriteOptions
@@ -60,8 +60,8 @@ class Handlers:
         ct = request.headers.get("Content-Type", "application/json")
         if media_type(ct) == "application/vnd.kubernetes.protobuf":
             if self.decode_protobuf is None:
-                raise st.APIError(415, f"the body of the request was in an unknown format - "
-                                       f"accepted media types include: application/json", None)
+                raise st.APIError(415, "the body of the request was in an unknown format - "
+                                       "accepted media types include: application/json", None)
             obj = self.decode_protobuf(raw)
         else:
             obj = decode_body(raw, ct)
@@ -140,7 +140,8 @@ class Handlers:
             return json_response(self.scale_view(res, obj))
         return self.respond(request, res, obj)
 
-    async def list(self, request: web.Request, res: Resource, info: RequestInfo) -> web.Response:
+    async def list_(self, request: web.Request, res: Resource, info: RequestInfo
+                    ) -> web.Response:
         q = request.query
         match = predicate(q.get("labelSelector", ""), q.get("fieldSelector", ""), res.kind,
                           self.selectable_fields(res))
@@ -209,9 +210,9 @@ class Handlers:
         ptype = PATCH_TYPES.get(media_type(request.headers.get("Content-Type", "")))
         if ptype is None or (ptype == "strategic" and res.custom):
             ct = request.headers.get("Content-Type", "")
-            raise st.APIError(415, f"the body of the request was in an unknown format - accepted "
-                                   f"media types include: application/json-patch+json, "
-                                   f"application/merge-patch+json, application/apply-patch+yaml"
+            raise st.APIError(415, "the body of the request was in an unknown format - accepted "
+                                   "media types include: application/json-patch+json, "
+                                   "application/merge-patch+json, application/apply-patch+yaml"
                               + ("" if res.custom else ", application/strategic-merge-patch+json")
                               + (f" (got {ct})" if ct else ""), "UnsupportedMediaType")
         raw = await request.read()
@@ -307,7 +308,7 @@ class Handlers:
             if isinstance(b, dict):
                 body = b
         grace = body.get("gracePeriodSeconds", q.get("gracePeriodSeconds"))
-        prop = body.get("propagationPolicy") or q.get("propagationPolicy", "")
+        prop = str(body.get("propagationPolicy") or q.get("propagationPolicy", ""))
         if body.get("orphanDependents") is True or q.get("orphanDependents") == "true":
             prop = prop or "Orphan"
         if prop and prop not in ("Background", "Foreground", "Orphan"):

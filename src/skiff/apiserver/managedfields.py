@@ -200,7 +200,7 @@ class ManagedFields:
                     previous = paths
                     continue
                 if force:
-                    paths -= applied_paths
+                    paths -= {p for e2, p in conflicts if e2 is e}
                 others |= paths
                 new_entries.append({**e, "fieldsV1": self.to_fields_v1(paths)})
             entries = new_entries

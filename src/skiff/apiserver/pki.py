@@ -38,8 +38,8 @@ def _run(*args: str) -> None:
 
 def ensure_pki(directory: str, hosts: list[str]) -> PKI:
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    p = PKI(*(os.path.join(directory, n) for n in ("ca.crt", "server.crt", "server.key")),
-            admin_token="")
+    p = PKI(os.path.join(directory, "ca.crt"), os.path.join(directory, "server.crt"),
+            os.path.join(directory, "server.key"), admin_token="")
     ca_key = os.path.join(directory, "ca.key")
     if not os.path.exists(p.ca_cert):
         _run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",

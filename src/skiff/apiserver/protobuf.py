@@ -63,11 +63,12 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
 
 def fields(buf: bytes) -> list[tuple[int, int, Any]]:
     """Split a message into (field number, wire type, raw value)."""
-    out = []
+    out: list[tuple[int, int, Any]] = []
     i, n = 0, len(buf)
     while i < n:
         key, i = _varint(buf, i)
         num, wt = key >> 3, key & 7
+        v: Any
         if wt == 0:
             v, i = _varint(buf, i)
         elif wt == 1:
@@ -139,6 +140,15 @@ def _empty(v: Any) -> bool:
     return v is None or v == "" or v == {} or v == []
 
 
+def _keep(name: str, value: Any) -> bool:
+    """Drop Go's zero values of non-pointer fields; keep explicit zeros of pointer fields."""
+    if _empty(value):
+        return False
+    if value is False or (type(value) is int and value == 0):
+        return name in KEEP_ZERO
+    return True
+
+
 class ProtobufDecoder:
     def decode(self, body: bytes) -> dict[str, Any]:
         if not body.startswith(MAGIC):
@@ -173,10 +183,7 @@ class ProtobufDecoder:
             value = self._value(ftype, wt, v)
             if label == "repeated":
                 out.setdefault(fname, []).append(value)
-            elif not _empty(value) and not (value in (0, False) and fname not in KEEP_ZERO
-                                            and not isinstance(value, float)):
-                out[fname] = value
-            elif value in (0, False) and fname in KEEP_ZERO and value is not None:
+            elif _keep(fname, value):
                 out[fname] = value
         return out
 

@@ -108,7 +108,7 @@ class Registry:
             if g == res.group:
                 for v in versions:
                     if self.scheme.get(res.group, v, res.resource) is not None:
-                        return v
+                        return str(v)
         return res.version
 
     def _to_storage(self, res: Resource, obj: Obj) -> Obj:
@@ -334,8 +334,9 @@ class Registry:
             md = cur["metadata"]
             pre = opts.preconditions
             if pre.get("uid") and pre["uid"] != md.get("uid"):
-                raise st.conflict(res.group, res.resource, name, "Precondition failed: UID in "
-                                  f"precondition: {pre['uid']}, UID in object meta: {md.get('uid')}")
+                raise st.conflict(res.group, res.resource, name,
+                                  f"Precondition failed: UID in precondition: {pre['uid']}, "
+                                  f"UID in object meta: {md.get('uid')}")
             if pre.get("resourceVersion") and str(pre["resourceVersion"]) != str(kv.revision):
                 raise st.conflict(res.group, res.resource, name)
             marked = self._mark_for_deletion(res, cur, opts)

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from skiff.api.meta import now
 from skiff.api.scheme import Scheme
 from skiff.apiserver import discovery
 from skiff.apiserver import status as st
@@ -110,9 +111,9 @@ class APIServer:
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx, backlog=1024,
                            reuse_address=True)
         await site.start()
-        server = site._server
+        server: Any = site._server
         if self.port == 0 and server is not None:
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self.port = server.sockets[0].getsockname()[1]
         await seed(self.registry, "127.0.0.1" if self.host in ("0.0.0.0", "::") else
                    self.host if self.host != "localhost" else "127.0.0.1", self.port, self.ca_pem)
         if self.compact_interval > 0:
@@ -234,9 +235,8 @@ class APIServer:
             return _not_found()
         if info.subresource and info.subresource not in res.subresources:
             return _not_found()
-        if info.namespace:
-            if not res.namespaced:
-                return _not_found()
+        if info.namespace and not res.namespaced:
+            return _not_found()
         h, m, sub = self.handlers, request.method, info.subresource
         if m == "GET":
             if truthy(request.query.get("watch")):
@@ -246,7 +246,7 @@ class APIServer:
                     raise st.APIError(501, f"the {sub} subresource is served by the kubelet, "
                                            f"which has not registered", "NotImplemented")
                 return await h.get(request, res, info)
-            return await h.list(request, res, info)
+            return await h.list_(request, res, info)
         if m == "POST" and not info.name:
             resp = await h.create(request, res, info)
             if res.kind == "Namespace" and resp.status == 201 and "dryRun" not in request.query:
@@ -268,7 +268,7 @@ class APIServer:
                           else h.delete_collection(request, res, info))
             await self._after_write(res.group, res.kind, resp, deleted=True)
             return resp
-        raise st.APIError(405, f"the server does not allow this method on the requested resource",
+        raise st.APIError(405, "the server does not allow this method on the requested resource",
                           "MethodNotAllowed")
 
     async def _after_write(self, group: str, kind: str, resp: web.StreamResponse,
@@ -306,7 +306,7 @@ class APIServer:
             conds = [c for c in cur.setdefault("status", {}).get("conditions") or []
                      if c.get("type") != "PodScheduled"]
             conds.append({"type": "PodScheduled", "status": "True",
-                          "lastTransitionTime": __import__("skiff.api.meta", fromlist=["now"]).now()})
+                          "lastTransitionTime": now()})
             cur["status"]["conditions"] = conds
             return cur
         await self.registry.update(res, info.namespace, info.name, bind, opts, "*")

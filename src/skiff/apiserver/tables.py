@@ -267,6 +267,7 @@ def _partial(o: Obj) -> Obj:
 
 def to_table(kind: str, objs: list[Obj], list_meta: Obj, include: str = "PartialObjectMetadata",
              custom_columns: list[Obj] | None = None, no_headers: bool = False) -> Obj:
+    row_fn: Callable[[Obj], list[Any]]
     if custom_columns is not None:
         cols = [_NAME] + [(c["name"], c.get("type", "string"), int(c.get("priority", 0)))
                           for c in custom_columns]
@@ -274,7 +275,7 @@ def to_table(kind: str, objs: list[Obj], list_meta: Obj, include: str = "Partial
         if not has_age:
             cols.append(_AGE)
 
-        def row_fn(o: Obj) -> list[Any]:
+        def custom_row(o: Obj) -> list[Any]:
             cells = [_md(o).get("name")]
             for c in custom_columns or []:
                 v = jsonpath(o, c["jsonPath"])
@@ -284,14 +285,16 @@ def to_table(kind: str, objs: list[Obj], list_meta: Obj, include: str = "Partial
             if not has_age:
                 cells.append(age(_md(o).get("creationTimestamp")))
             return cells
+        row_fn = custom_row
         cols = [(n, "string" if t == "date" else t, p) for n, t, p in cols]
     elif kind in PRINTERS:
         cols, row_fn = PRINTERS[kind]
     else:
         cols = _DEFAULT_COLS
 
-        def row_fn(o: Obj) -> list[Any]:
+        def default_row(o: Obj) -> list[Any]:
             return [_md(o).get("name"), _md(o).get("creationTimestamp")]
+        row_fn = default_row
     rows = []
     for o in objs:
         row: Obj = {"cells": row_fn(o)[: len(cols)]}

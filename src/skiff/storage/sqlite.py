@@ -153,7 +153,8 @@ class SqliteStorage:
     async def delete(self, key: str, expected_revision: int = 0) -> int:
         return int(await self._writer.submit(_Op("delete", key, b"", expected_revision)))
 
-    def _apply_batch(self, ops: builtins.list[Any]) -> tuple[builtins.list[Any], builtins.list[Event]]:
+    def _apply_batch(self, ops: builtins.list[Any]
+                     ) -> tuple[builtins.list[Any], builtins.list[Event]]:
         """Run on the writer thread: one transaction for the whole batch."""
         db = self._wdb
         assert db is not None

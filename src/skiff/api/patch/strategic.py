@@ -65,8 +65,8 @@ def _merge_map(orig: dict[str, Any], patch: dict[str, Any], s: Schema, resolve: 
         if v is None:
             orig.pop(k, None)
         elif isinstance(v, dict):
-            merged = _merge_map(orig.get(k) if isinstance(orig.get(k), dict) else {}, v, sub,
-                                resolve)
+            prev = orig.get(k)
+            merged = _merge_map(prev if isinstance(prev, dict) else {}, v, sub, resolve)
             if merged is None:
                 orig.pop(k, None)
             else:
@@ -88,7 +88,7 @@ def _merge_map(orig: dict[str, Any], patch: dict[str, Any], s: Schema, resolve: 
 def _merge_list(orig: Any, patch: list[Any], s: Schema, resolve: Resolve) -> list[Any]:
     strategy = _strategy(s)
     if "merge" not in strategy or not isinstance(orig, list):
-        return _strip([x for x in patch if not (isinstance(x, dict) and "$patch" in x)])
+        return list(_strip([x for x in patch if not (isinstance(x, dict) and "$patch" in x)]))
     key = s.get("x-kubernetes-patch-merge-key")
     if not key:                         # a set of primitives: union, keep order
         out = list(orig)
@@ -97,7 +97,7 @@ def _merge_list(orig: Any, patch: list[Any], s: Schema, resolve: Resolve) -> lis
                 out.append(x)
         return out
     if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
-        return _strip([x for x in patch if not (isinstance(x, dict) and "$patch" in x)])
+        return list(_strip([x for x in patch if not (isinstance(x, dict) and "$patch" in x)]))
     item_schema = resolve(s.get("items") or {})
     out = [copy.deepcopy(x) for x in orig]
     for x in patch:
@@ -125,7 +125,7 @@ def _reorder(items: list[Any], order: list[Any], s: Schema) -> list[Any]:
         return x.get(key) if key and isinstance(x, dict) else x
 
     wanted = [ident(o) for o in order]
-    rank = {w: i for i, w in enumerate(wanted) if isinstance(w, (str, int, float))}
+    rank = {w: i for i, w in enumerate(wanted) if isinstance(w, str | int | float)}
     return sorted(items, key=lambda x: rank.get(ident(x), len(rank)))
 
 
