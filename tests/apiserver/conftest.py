@@ -57,8 +57,8 @@ def start_cluster(storage: str | None = None, extra: list[str] | None = None) ->
         while not os.path.exists(kubeconfig):
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                raise RuntimeError("apiserver did not start: " +
-                                   open(os.path.join(tmp, "server.log")).read())
+                with open(os.path.join(tmp, "server.log")) as f:
+                    raise RuntimeError("apiserver did not start: " + f.read())
             time.sleep(0.05)
         if scheme == "http":
             urllib.request.urlopen(f"{url}/healthz", timeout=5).read()

@@ -98,7 +98,8 @@ def test_patch_label_replace_diff(cluster: Cluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=DEPLOY)
     cluster.kubectl("patch", "deploy", "web", "--type=json",
                     "-p", '[{"op":"replace","path":"/spec/replicas","value":4}]')
-    cluster.kubectl("patch", "deploy", "web", "--type=merge", "-p", '{"spec":{"minReadySeconds":1}}')
+    cluster.kubectl("patch", "deploy", "web", "--type=merge",
+                    "-p", '{"spec":{"minReadySeconds":1}}')
     cluster.kubectl("patch", "deploy", "web", "-p", '{"spec":{"template":{"spec":{"containers":'
                     '[{"name":"c","env":[{"name":"A","value":"1"}]}]}}}}')
     d = cluster.json("get", "deploy", "web")
@@ -212,7 +213,8 @@ def test_protobuf_creates(cluster: Cluster) -> None:
 
 def test_crd_and_custom_resources(cluster: Cluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=CRD)
-    w = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\nspec: {color: red, size: 5}\n"
+    w = ("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\n"
+         "spec: {color: red, size: 5}\n")
     cluster.kubectl("apply", "-f", "-", input=w)
     cluster.kubectl("apply", "-f", "-", input=w.replace("size: 5", "size: 3"))
     out = cluster.kubectl("get", "wd").stdout

@@ -77,19 +77,15 @@ def decode_body(raw: bytes, content_type: str) -> Any:
             return yaml.load(raw, Loader=_Loader)
         except yaml.YAMLError as e:
             raise bad_request(f"error decoding YAML: {e}") from None
+    if mt not in ("", "application/json", "*/*") and not mt.endswith("+json"):
+        raise APIError(415, f'the body of the request was in an unknown format - accepted media '
+                            f'types include: application/json, application/yaml, '
+                            f'application/vnd.kubernetes.protobuf (got "{mt}")',
+                       "UnsupportedMediaType")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
-        if mt in ("", "application/json") or mt.endswith("+json"):
-            try:
-                return yaml.load(raw, Loader=_Loader) if mt == "" else _raise(e)
-            except yaml.YAMLError:
-                pass
         raise bad_request(f"error decoding request body: invalid JSON: {e}") from None
-
-
-def _raise(e: Exception) -> Any:
-    raise e
 
 
 def truthy(v: str | None) -> bool:
