@@ -56,8 +56,7 @@ class Checker:
 
     def _deref(self, s: Schema) -> Schema:
         while "$ref" in s:
-            extra = {k: v for k, v in s.items() if k != "$ref"}
-            s = {**self._resolve(s["$ref"].rsplit("/", 1)[-1]), **extra}
+            s = self._resolve(s["$ref"].rsplit("/", 1)[-1])
         if "allOf" in s and len(s["allOf"]) == 1:
             s = {**self._deref(s["allOf"][0]), **{k: v for k, v in s.items() if k != "allOf"}}
         return s

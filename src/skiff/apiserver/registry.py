@@ -96,10 +96,21 @@ class Registry:
         self.managed = managed
         self.allocators = allocators or ServiceAllocators()
         self.validate_hook: ValidateHook | None = None
+        self._storage_versions: dict[tuple[str, str], str] = {}
+        self._sv_generation = -1
 
     # -- helpers --
 
     def storage_version(self, res: Resource) -> str:
+        key = (res.group, res.resource)
+        if self._sv_generation != self.scheme.generation:
+            self._storage_versions.clear()
+            self._sv_generation = self.scheme.generation
+        if key not in self._storage_versions:
+            self._storage_versions[key] = self._find_storage_version(res)
+        return self._storage_versions[key]
+
+    def _find_storage_version(self, res: Resource) -> str:
         if res.custom and res.crd is not None:
             for v in res.crd["spec"]["versions"]:
                 if v.get("storage"):

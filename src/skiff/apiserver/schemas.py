@@ -21,10 +21,10 @@ class Schemas:
         self.custom: dict[tuple[str, str, str], Schema] = {}
 
     def resolve(self, s: Schema) -> Schema:
+        """The schema a ``$ref`` points to (siblings such as ``description`` are dropped)."""
         seen = 0
         while "$ref" in s and seen < 50:
-            extra = {k: v for k, v in s.items() if k != "$ref"}
-            s = {**self.components.get(s["$ref"].rsplit("/", 1)[-1], {}), **extra}
+            s = self.components.get(s["$ref"].rsplit("/", 1)[-1], {})
             seen += 1
         return s
 
