@@ -153,6 +153,10 @@ class Handlers:
         revision = 0
         if rv and rv != "0" and q.get("resourceVersionMatch") == "Exact":
             revision = _int_rv(rv)
+        if match is None and not revision and not wants_table(request):
+            raw = await self.registry.list_raw(res, info.namespace, limit, q.get("continue", ""))
+            if raw is not None:
+                return self._raw_list(res, *raw)
         page = await self.registry.list(res, info.namespace, match, limit, q.get("continue", ""),
                                         revision)
         lmeta: Obj = {"resourceVersion": str(page.revision)}
@@ -167,6 +171,19 @@ class Handlers:
             o.setdefault("kind", res.kind)
         return json_response({"kind": res.list_kind, "apiVersion": res.api_version,
                               "metadata": lmeta, "items": page.items})
+
+    @staticmethod
+    def _raw_list(res: Resource, items: list[bytes], page: Any) -> web.Response:
+        lmeta: Obj = {"resourceVersion": str(page.revision)}
+        if page.continue_token:
+            lmeta["continue"] = page.continue_token
+            if page.remaining is not None:
+                lmeta["remainingItemCount"] = page.remaining
+        head = orjson.dumps({"kind": res.list_kind, "apiVersion": res.api_version,
+                             "metadata": lmeta})[:-1]
+        body = b"".join((head, b',"items":[', b",".join(items), b"]}"))
+        return web.Response(body=body, content_type="application/json",
+                            headers={"Cache-Control": "no-cache, private"})
 
     def selectable_fields(self, res: Resource) -> tuple[str, ...]:
         if res.custom and res.crd is not None:

@@ -69,11 +69,28 @@ class ListPage:
     remaining: int | None = None
 
 
+_META_PREFIX = b'{"metadata":{'
+
+
 def encode(obj: Obj) -> bytes:
-    md = obj.get("metadata") or {}
-    if "resourceVersion" in md:
-        obj = {**obj, "metadata": {k: v for k, v in md.items() if k != "resourceVersion"}}
-    return orjson.dumps(obj)
+    """Stored form: ``metadata`` first and without ``resourceVersion`` (see ``with_rv``)."""
+    md = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+    return orjson.dumps({"metadata": md, **{k: v for k, v in obj.items() if k != "metadata"}})
+
+
+def with_rv(value: bytes, revision: int) -> bytes:
+    """The stored JSON with ``resourceVersion`` spliced in, without decoding it.
+
+    Worked example: ``{"metadata":{"name":"a"},...}`` at revision 7 becomes
+    ``{"metadata":{"resourceVersion":"7","name":"a"},...}``.
+    """
+    if not value.startswith(_META_PREFIX):
+        obj = orjson.loads(value)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+        return orjson.dumps(obj)
+    rest = value[len(_META_PREFIX):]
+    sep = b"" if rest.startswith(b"}") else b","
+    return b'{"metadata":{"resourceVersion":"%d"%s%s' % (revision, sep, rest)
 
 
 def decode(kv: KeyValue) -> Obj:
@@ -188,6 +205,27 @@ class Registry:
                     return ListPage(items, rev, token, remaining)
             if not page.more:
                 return ListPage(items, rev)
+
+    async def list_raw(self, res: Resource, ns: str, limit: int = 0, continue_token: str = ""
+                       ) -> tuple[list[bytes], ListPage] | None:
+        """Serialized items for an unfiltered list in the storage version (no decode), or None."""
+        if self.storage_version(res) != res.version:
+            return None
+        prefix = res.key(ns) if ns or not res.namespaced else res.key("")
+        revision, start = 0, ""
+        if continue_token:
+            try:
+                tok = orjson.loads(base64.urlsafe_b64decode(continue_token + "=="))
+                revision, start = int(tok["rv"]), str(tok["start"])
+            except Exception:
+                raise st.bad_request("continue key is not valid") from None
+        page = await self.storage.list(prefix, revision=revision, limit=limit, start_after=start)
+        items = [with_rv(kv.value, kv.revision) for kv in page.items]
+        token = ""
+        if page.more and page.items:
+            token = base64.urlsafe_b64encode(orjson.dumps(
+                {"rv": page.revision, "start": page.items[-1].key})).decode().rstrip("=")
+        return items, ListPage([], page.revision, token, page.remaining if token else None)
 
     # -- create --
 

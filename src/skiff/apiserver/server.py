@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
 from dataclasses import dataclass
 from typing import Any
@@ -329,6 +328,3 @@ def _not_found() -> web.Response:
                           "requested resource", "reason": "NotFound",
                           "details": {}, "code": 404}, 404)
 
-
-def default_data_dir() -> str:
-    return os.environ.get("SKIFF_DATA_DIR", os.path.expanduser("~/.local/share/skiff"))

@@ -15,7 +15,11 @@ import signal
 
 import click
 
-from skiff.apiserver.server import LOOPBACK, default_data_dir
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def default_data_dir() -> str:
+    return os.environ.get("SKIFF_DATA_DIR", os.path.expanduser("~/.local/share/skiff"))
 
 
 @click.command("apiserver")
@@ -43,6 +47,18 @@ def apiserver(data_dir: str, storage_url: str, bind_address: str, port: int, sec
                        kubeconfig or os.path.join(data_dir, "kubeconfig")))
 
 
+def tune_gc() -> None:
+    """Fewer, cheaper collections: a 10,000-object list allocates ~1M containers, and the
+    default thresholds would run the cyclic GC hundreds of times over the whole heap
+    (measured: 3x slower decoding). Objects alive after start-up (schemas, tables) are
+    frozen out of the collector's view."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 async def _serve(data_dir: str, storage_url: str, host: str, port: int, secure: bool,
                  token_file: str, kubeconfig: str) -> None:
     from skiff.apiserver.pki import ensure_pki, load_tokens, write_kubeconfig
@@ -59,6 +75,7 @@ async def _serve(data_dir: str, storage_url: str, host: str, port: int, secure: 
     else:
         server = APIServer(storage_url, host, port, ca_pem=pki.ca_pem())
     await server.start()
+    tune_gc()
     connect = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"{'https' if secure else 'http'}://{connect}:{server.port}"
     write_kubeconfig(kubeconfig, url, pki.admin_token if secure else "",
