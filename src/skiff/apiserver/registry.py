@@ -22,6 +22,7 @@ Invariants kept here:
 from __future__ import annotations
 
 import base64
+import builtins
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,7 +208,7 @@ class Registry:
                 return ListPage(items, rev)
 
     async def list_raw(self, res: Resource, ns: str, limit: int = 0, continue_token: str = ""
-                       ) -> tuple[list[bytes], ListPage] | None:
+                       ) -> tuple[builtins.list[bytes], ListPage] | None:
         """Serialized items for an unfiltered list in the storage version (no decode), or None."""
         if self.storage_version(res) != res.version:
             return None
