@@ -36,7 +36,8 @@ async def test_selector_transitions_bookmark_and_timeout(server: APIServer) -> N
     async with aiohttp.ClientSession(server.url) as s:
         async with s.get(CM) as r:
             rv = (await r.json())["metadata"]["resourceVersion"]
-        query = f"labelSelector=a%3D1&allowWatchBookmarks=true&timeoutSeconds=2&resourceVersion={rv}"
+        query = ("labelSelector=a%3D1&allowWatchBookmarks=true&timeoutSeconds=2"
+                 f"&resourceVersion={rv}")
         watch = asyncio.ensure_future(_events(s, query))
         await asyncio.sleep(0.3)
         async with s.post(CM, json={"metadata": {"name": "t", "labels": {"a": "1"}}}) as r:
