@@ -110,3 +110,22 @@ async def test_informer_and_shared_factory(c: Client, server: APIServer) -> None
             await asyncio.sleep(0.02)
         assert [o["metadata"]["name"] for o in inf.store.by_index("key", "x")] == ["j"]
         task.cancel()
+
+
+async def test_binding_and_eviction(c: Client) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b"},
+           "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    await c.create("pods", pod, "default")
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"}}
+    await c.request("POST", "/api/v1/namespaces/default/pods/b/binding", binding)
+    got = await c.get("pods", "b", "default")
+    assert got["spec"]["nodeName"] == "n1"
+    assert got["status"]["conditions"][0]["type"] == "PodScheduled"
+    with pytest.raises(Conflict):
+        await c.request("POST", "/api/v1/namespaces/default/bindings", binding)
+    await c.request("POST", "/api/v1/namespaces/default/pods/b/eviction", {
+        "apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "b"},
+        "deleteOptions": {"gracePeriodSeconds": 0}})
+    with pytest.raises(NotFound):
+        await c.get("pods", "b", "default")

@@ -133,6 +133,7 @@ class Scheme:
 
     def __init__(self) -> None:
         self._by_gvr: dict[tuple[str, str, str], Resource] = {}
+        self._by_gvk: dict[tuple[str, str, str], Resource] = {}
         self.generation = 0        # bumped on every change: discovery/OpenAPI caches key on it
 
     @classmethod
@@ -144,20 +145,20 @@ class Scheme:
 
     def add(self, r: Resource) -> None:
         self._by_gvr[(r.group, r.version, r.resource)] = r
+        self._by_gvk[(r.group, r.version, r.kind)] = r
         self.generation += 1
 
     def remove(self, group: str, version: str, resource: str) -> None:
-        if self._by_gvr.pop((group, version, resource), None) is not None:
+        r = self._by_gvr.pop((group, version, resource), None)
+        if r is not None:
+            self._by_gvk.pop((r.group, r.version, r.kind), None)
             self.generation += 1
 
     def get(self, group: str, version: str, resource: str) -> Resource | None:
         return self._by_gvr.get((group, version, resource))
 
     def by_kind(self, group: str, version: str, kind: str) -> Resource | None:
-        for r in self._by_gvr.values():
-            if (r.group, r.version, r.kind) == (group, version, kind):
-                return r
-        return None
+        return self._by_gvk.get((group, version, kind))
 
     def all(self) -> list[Resource]:
         return list(self._by_gvr.values())

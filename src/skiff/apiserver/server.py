@@ -41,6 +41,7 @@ from skiff.apiserver.request import RequestInfo, parse_path, truthy
 from skiff.apiserver.schemas import Schemas
 from skiff.apiserver.seed import namespace_defaults, seed
 from skiff.apiserver.watch import WatchServer
+from skiff.errors import FieldError
 from skiff.storage import Storage, open_storage
 
 log = logging.getLogger("skiff.apiserver")
@@ -246,6 +247,12 @@ class APIServer:
                                            f"which has not registered", "NotImplemented")
                 return await h.get(request, res, info)
             return await h.list_(request, res, info)
+        if m == "POST" and not info.name and res.resource == "bindings":
+            body = await h.read_object(request, res)        # POST …/bindings binds a pod
+            pods = self.scheme.get("", "v1", "pods")
+            assert pods is not None
+            return await self._bind(request, pods, info.namespace,
+                                    str((body.get("metadata") or {}).get("name", "")), body)
         if m == "POST" and not info.name:
             resp = await h.create(request, res, info)
             if res.kind == "Namespace" and resp.status == 201 and "dryRun" not in request.query:
@@ -281,7 +288,6 @@ class APIServer:
                           ) -> web.Response:
         body = await self.handlers.read_object(request, self.scheme.get("", "v1", "bindings")  # type: ignore[arg-type]
                                                if info.subresource == "binding" else res)
-        opts = WriteOptions(field_manager=self.handlers.write_options(request).field_manager)
         if info.subresource == "eviction":
             from skiff.apiserver.registry import DeleteOptions
 
@@ -290,16 +296,20 @@ class APIServer:
                 grace_period=dopts.get("gracePeriodSeconds"),
                 preconditions=dopts.get("preconditions") or {}))
             return json_response(st.success_status(info.name, "", "pods"), 201)
+        return await self._bind(request, res, info.namespace, info.name, body)
+
+    async def _bind(self, request: web.Request, res: Any, namespace: str, name: str,
+                    body: dict[str, Any]) -> web.Response:
+        """Set a pod's node (once) and its PodScheduled condition: what the scheduler does."""
+        opts = WriteOptions(field_manager=self.handlers.write_options(request).field_manager)
         node = (body.get("target") or {}).get("name")
         if not node:
-            raise st.invalid("Binding", "", info.name, [
-                __import__("skiff.errors", fromlist=["FieldError"]).FieldError(
-                    "target.name", "Required value")])
+            raise st.invalid("Binding", "", name, [FieldError("target.name", "Required value")])
 
         def bind(cur: dict[str, Any]) -> dict[str, Any]:
             if cur.get("spec", {}).get("nodeName"):
-                raise st.conflict("", "pods", info.name,
-                                  f"pod {info.name} is already assigned to node "
+                raise st.conflict("", "pods", name,
+                                  f"pod {name} is already assigned to node "
                                   f"\"{cur['spec']['nodeName']}\"")
             cur["spec"]["nodeName"] = node
             conds = [c for c in cur.setdefault("status", {}).get("conditions") or []
@@ -308,8 +318,8 @@ class APIServer:
                           "lastTransitionTime": now()})
             cur["status"]["conditions"] = conds
             return cur
-        await self.registry.update(res, info.namespace, info.name, bind, opts, "*")
-        return json_response(st.success_status(info.name, "", "pods"), 201)
+        await self.registry.update(res, namespace, name, bind, opts, "*")
+        return json_response(st.success_status(name, "", "pods"), 201)
 
 
 def _public(path: str) -> bool:
