@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.etcd_fixture import free_port
+from tests.etcd_fixture import etcd_server, free_port
 
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 
@@ -83,6 +83,12 @@ def start_cluster(storage: str | None = None, extra: list[str] | None = None) ->
             proc.wait()
         log.close()
         subprocess.run(["rm", "-rf", tmp], check=False)
+
+
+@pytest.fixture(scope="session")
+def etcd_url() -> Iterator[str]:
+    with etcd_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

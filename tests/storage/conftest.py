@@ -1,4 +1,4 @@
-"""Shared fixtures: a real etcd per session (started only when a test asks for it)."""
+"""A real etcd for the storage conformance run (started only when a test asks for it)."""
 
 from __future__ import annotations
 
