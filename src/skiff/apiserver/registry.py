@@ -213,20 +213,26 @@ class Registry:
         if self.storage_version(res) != res.version:
             return None
         prefix = res.key(ns) if ns or not res.namespaced else res.key("")
-        revision, start = 0, ""
+        revision, start, left = 0, "", -1
         if continue_token:
             try:
                 tok = orjson.loads(base64.urlsafe_b64decode(continue_token + "=="))
                 revision, start = int(tok["rv"]), str(tok["start"])
+                left = int(tok.get("left", -1))
             except Exception:
                 raise st.bad_request("continue key is not valid") from None
-        page = await self.storage.list(prefix, revision=revision, limit=limit, start_after=start)
+        # A list pages through one revision, so the count taken on the first page stays
+        # exact: later pages subtract instead of counting again (a count is O(rest)).
+        page = await self.storage.list(prefix, revision=revision, limit=limit, start_after=start,
+                                       count=left < 0)
+        remaining = page.remaining if left < 0 else max(0, left - len(page.items))
         items = [with_rv(kv.value, kv.revision) for kv in page.items]
         token = ""
         if page.more and page.items:
             token = base64.urlsafe_b64encode(orjson.dumps(
-                {"rv": page.revision, "start": page.items[-1].key})).decode().rstrip("=")
-        return items, ListPage([], page.revision, token, page.remaining if token else None)
+                {"rv": page.revision, "start": page.items[-1].key, "left": remaining})
+            ).decode().rstrip("=")
+        return items, ListPage([], page.revision, token, remaining if token else None)
 
     # -- create --
 

@@ -141,7 +141,7 @@ class EtcdStorage:
         return self._kv(kvs[0])
 
     async def list(self, prefix: str, *, revision: int = 0, limit: int = 0,
-                   start_after: str = "") -> ListResult:
+                   start_after: str = "", count: bool = True) -> ListResult:
         start = self.prefix + (start_after + "\x00" if start_after >= prefix else prefix)
         body: dict[str, Any] = {"key": _b64(start), "range_end": _b64(prefix_end(self.prefix +
                                                                                 prefix))}

@@ -91,8 +91,11 @@ class Storage(Protocol):
         """The current value; NotFound if absent."""
 
     async def list(self, prefix: str, *, revision: int = 0, limit: int = 0,
-                   start_after: str = "") -> ListResult:
-        """Keys under ``prefix`` as of ``revision`` (0 = now), sorted, paged."""
+                   start_after: str = "", count: bool = True) -> ListResult:
+        """Keys under ``prefix`` as of ``revision`` (0 = now), sorted, paged.
+
+        ``remaining`` counts the keys after the page; with ``count=False`` it may be just
+        1 for "more" (callers that know the total from an earlier page save the count)."""
 
     async def create(self, key: str, value: bytes) -> int:
         """Create ``key``; AlreadyExists if it exists. Returns the new revision."""

@@ -52,7 +52,7 @@ class MemoryStorage:
         return KeyValue(key, row.value, row.revision, row.create_revision)
 
     async def list(self, prefix: str, *, revision: int = 0, limit: int = 0,
-                   start_after: str = "") -> ListResult:
+                   start_after: str = "", count: bool = True) -> ListResult:
         rev = revision or self._rev
         if rev < self._compacted:
             raise Gone(f"too old resource version: {rev} ({self._compacted})")

@@ -104,7 +104,7 @@ class SqliteStorage:
         return KeyValue(key, row[1], row[0], row[2])
 
     async def list(self, prefix: str, *, revision: int = 0, limit: int = 0,
-                   start_after: str = "") -> ListResult:
+                   start_after: str = "", count: bool = True) -> ListResult:
         db = self._r
         db.execute("BEGIN")
         try:
@@ -112,19 +112,22 @@ class SqliteStorage:
             if rev < self._compacted:
                 raise Gone(f"too old resource version: {rev} ({self._compacted})")
             lo, op = (start_after, ">") if start_after >= prefix else (prefix, ">=")
-            q = (f"SELECT k.id, k.name, k.value, k.create_revision FROM kine k JOIN "
-                 f"(SELECT MAX(id) AS mid FROM kine WHERE name {op} ? AND name < ? AND id <= ? "
-                 f"GROUP BY name) m ON k.id = m.mid WHERE k.deleted = 0 ORDER BY k.name")
+            # Correlated form: walks the (name, id) index in key order and stops at LIMIT,
+            # instead of materialising every key's newest row before the first page.
+            q = (f"SELECT k.id, k.name, k.value, k.create_revision FROM kine k "
+                 f"WHERE k.name {op} ? AND k.name < ? AND k.deleted = 0 AND k.id = "
+                 f"(SELECT MAX(id) FROM kine m WHERE m.name = k.name AND m.id <= ?) "
+                 f"ORDER BY k.name")
             args: tuple[Any, ...] = (lo, prefix_end(prefix), rev)
             rows = db.execute(q + (" LIMIT ?" if limit else ""),
                               (*args, limit + 1) if limit else args).fetchall()
             remaining = 0
             if limit and len(rows) > limit:
                 rows = rows[:limit]
-                cq = ("SELECT COUNT(*) FROM kine k JOIN (SELECT MAX(id) AS mid FROM kine WHERE "
-                      "name > ? AND name < ? AND id <= ? GROUP BY name) m ON k.id = m.mid "
-                      "WHERE k.deleted = 0")
-                remaining = db.execute(cq, (rows[-1][1], prefix_end(prefix), rev)).fetchone()[0]
+                cq = ("SELECT COUNT(*) FROM kine k WHERE k.name > ? AND k.name < ? AND "
+                      "k.deleted = 0 AND k.id = (SELECT MAX(id) FROM kine m WHERE "
+                      "m.name = k.name AND m.id <= ?)")
+                remaining = 1 if not count else db.execute(cq, (rows[-1][1], prefix_end(prefix), rev)).fetchone()[0]
         finally:
             db.execute("COMMIT")
         return ListResult([KeyValue(r[1], r[2], r[0], r[3]) for r in rows], rev, remaining)
