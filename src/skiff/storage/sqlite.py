@@ -127,7 +127,8 @@ class SqliteStorage:
                 cq = ("SELECT COUNT(*) FROM kine k WHERE k.name > ? AND k.name < ? AND "
                       "k.deleted = 0 AND k.id = (SELECT MAX(id) FROM kine m WHERE "
                       "m.name = k.name AND m.id <= ?)")
-                remaining = 1 if not count else db.execute(cq, (rows[-1][1], prefix_end(prefix), rev)).fetchone()[0]
+                remaining = 1 if not count else \
+                    db.execute(cq, (rows[-1][1], prefix_end(prefix), rev)).fetchone()[0]
         finally:
             db.execute("COMMIT")
         return ListResult([KeyValue(r[1], r[2], r[0], r[3]) for r in rows], rev, remaining)
