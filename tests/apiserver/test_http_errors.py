@@ -126,3 +126,16 @@ async def test_list_paging(http: tuple[aiohttp.ClientSession, APIServer]) -> Non
             break
         assert doc["metadata"]["remainingItemCount"] >= 1
     assert names == sorted(names) and len(names) == 7
+
+
+async def test_field_validation_warn_and_ignore(
+        http: tuple[aiohttp.ClientSession, APIServer]) -> None:
+    session, _ = http
+    async with session.post(CM + "?fieldValidation=Warn",
+                            json={"metadata": {"name": "warned"}, "extra": 1}) as r:
+        assert r.status == 201
+        assert r.headers["Warning"] == '299 - "unknown field \\"extra\\""'
+        assert "extra" not in await r.json()
+    async with session.post(CM + "?fieldValidation=Ignore",
+                            json={"metadata": {"name": "ignored"}, "extra": 1}) as r:
+        assert r.status == 201 and "Warning" not in r.headers

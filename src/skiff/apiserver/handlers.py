@@ -80,7 +80,8 @@ class Handlers:
         schema = self.schemas.root(res)
         if not schema:
             return
-        checker = Checker(lambda n: self.schemas.component(n), prune=res.custom)
+        # Unknown fields never reach storage (Go's decoder drops them); Strict makes them errors.
+        checker = Checker(lambda n: self.schemas.component(n), prune=True)
         report = checker.check(obj, schema, model=res.kind)
         if report.type_errors and not res.custom:
             raise st.bad_request(f"{res.kind} in version \"{res.version}\" cannot be handled as a "
@@ -117,7 +118,9 @@ class Handlers:
                 warnings: list[str] | None = None) -> web.Response:
         headers = {}
         if warnings:
-            headers["Warning"] = ", ".join(f'299 - "{w}"' for w in warnings[:10])
+            headers["Warning"] = ", ".join(
+                '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                for w in warnings[:10])
         if wants_table(request):
             return json_response(self.table(request, res, [obj], {
                 "resourceVersion": obj["metadata"].get("resourceVersion", "")}), code, headers)
