@@ -31,3 +31,6 @@ def demo(keep: bool) -> None:
     from skiff.demo import run_demo
 
     raise SystemExit(run_demo(keep=keep))
+
+
+import skiff.cli.image  # noqa: E402, F401  (registers `skiff image …`, `pull`, `images`, … on cli)
