@@ -226,6 +226,8 @@ def podman(tmp_path: Any) -> Iterator[Podman]:
         os.makedirs(os.path.join(base, d), mode=0o700)
     with open(os.path.join(base, "containers.conf"), "w") as f:
         f.write(CONTAINERS_CONF)
+    with open(os.path.join(base, "auth.json"), "w") as f:
+        f.write('{"auths": {}}')
     p = Podman(base)
     yield p
     with contextlib.suppress(Exception):

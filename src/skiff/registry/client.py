@@ -31,6 +31,15 @@ def is_loopback(host: str) -> bool:
     return name in LOOPBACK or name.startswith("127.")
 
 
+def first_error(eg: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real error inside a TaskGroup's exception group (callers want that, not the group)."""
+    for e in eg.exceptions:
+        if isinstance(e, BaseExceptionGroup):
+            return first_error(e)
+        return e
+    return eg
+
+
 def _error_text(body: bytes) -> str:
     try:
         doc = json.loads(body)

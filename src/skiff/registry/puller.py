@@ -34,7 +34,7 @@ from skiff.oci.digest import sha256_of
 from skiff.oci.image_config import ImageConfig, chain_ids
 from skiff.oci.manifest import Index, Manifest, parse, select
 from skiff.oci.platform import Platform
-from skiff.registry.client import Registry
+from skiff.registry.client import Registry, first_error
 from skiff.registry.http import HttpClient
 from skiff.registry.locations import BlobLocations
 from skiff.registry.progress import Reporter, emit
@@ -101,11 +101,14 @@ class Puller:
                 raise Invalid.field("manifest.layers", f"{len(manifest.layers)} layers but {len(diff_ids)} diff IDs")
             ready = [asyncio.Event() for _ in manifest.layers]
             sem = asyncio.Semaphore(self.concurrency)
-            async with asyncio.TaskGroup() as tg:
-                for layer, ev in zip(manifest.layers, ready, strict=True):
-                    tg.create_task(self.fetch_layer(reg, ref.path, layer, sem, ev))
-                if unpack:
-                    tg.create_task(self.unpack_all(manifest.layers, diff_ids, ready))
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for layer, ev in zip(manifest.layers, ready, strict=True):
+                        tg.create_task(self.fetch_layer(reg, ref.path, layer, sem, ev))
+                    if unpack:
+                        tg.create_task(self.unpack_all(manifest.layers, diff_ids, ready))
+            except BaseExceptionGroup as eg:
+                raise first_error(eg) from None
             svc.content.write_blob(body, digest)
             name = f"{ref.name}@{ref.digest}" if ref.digest else str(ref)
             labels = {INDEX_DIGEST_LABEL: index_digest} if index_digest else {}

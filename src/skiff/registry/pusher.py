@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from skiff.errors import Invalid, NotFound, Unavailable
 from skiff.oci import reference
 from skiff.oci.descriptor import Descriptor
-from skiff.registry.client import Registry
+from skiff.registry.client import Registry, first_error
 from skiff.registry.http import FileBody, HttpClient
 from skiff.registry.locations import BlobLocations
 from skiff.registry.progress import Reporter, emit
@@ -65,9 +65,12 @@ class Pusher:
         body = svc.content.read(rec.target.digest)
         blobs = [*rec.layers, rec.manifest.config]
         sem = asyncio.Semaphore(self.concurrency)
-        async with asyncio.TaskGroup() as tg:
-            for b in blobs:
-                tg.create_task(self.push_blob(reg, repo, b, sem))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for b in blobs:
+                    tg.create_task(self.push_blob(reg, repo, b, sem))
+        except BaseExceptionGroup as eg:
+            raise first_error(eg) from None
         await reg.put_manifest(repo, target.digest or target.tag, body, rec.target.media_type)
         self.locations.add(reg.host, repo, [b.digest for b in blobs])
         return rec.target.digest

@@ -28,6 +28,11 @@ def box(tmp_path: Any) -> dict[str, str]:
     return dirs
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def apply(entries: list[E], root: str, lowers: list[str] | None = None, **kw: Any) -> Any:
     return apply_layer(io.BytesIO(make_tar(entries)), root, lowers, **kw)
 
@@ -129,17 +134,17 @@ def test_same_layer_file_wins_over_its_whiteout(box: dict[str, str]) -> None:
     open(f"{lower}/f", "w").close()
     open(f"{lower}/g", "w").close()
     apply([E("f", data=b"new"), E(".wh.f"), E(".wh.g"), E("g", data=b"again")], r, [lower])
-    assert open(f"{r}/f", "rb").read() == b"new"
-    assert open(f"{r}/g", "rb").read() == b"again"
+    assert _read(f"{r}/f") == b"new"
+    assert _read(f"{r}/g") == b"again"
 
 
 def test_replacing_entries(box: dict[str, str]) -> None:
     r = box["root"]
     apply([E("x/", "dir"), E("x/inner", data=b"1"), E("x", data=b"file now"),
            E("y", "symlink", link="/"), E("y/", "dir"), E("z", data=b"a"), E("z", data=b"b")], r)
-    assert open(f"{r}/x", "rb").read() == b"file now"
+    assert _read(f"{r}/x") == b"file now"
     assert os.path.isdir(f"{r}/y") and not os.path.islink(f"{r}/y")
-    assert open(f"{r}/z", "rb").read() == b"b"
+    assert _read(f"{r}/z") == b"b"
 
 
 @pytest.mark.parametrize("entries", [
@@ -180,7 +185,7 @@ def test_escapes_are_contained_or_rejected(box: dict[str, str], entries: list[E]
 
 def test_dotdot_names_land_inside(box: dict[str, str]) -> None:
     apply([E("../../etc/passwd", data=b"contained")], box["root"])
-    assert open(os.path.join(box["root"], "etc/passwd"), "rb").read() == b"contained"
+    assert _read(os.path.join(box["root"], "etc/passwd")) == b"contained"
 
 
 def test_symlinked_parent_is_followed_inside_the_root(box: dict[str, str]) -> None:

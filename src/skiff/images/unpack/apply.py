@@ -241,18 +241,19 @@ class _Applier:
             return
         pfd = self.parent(parent)
         if kind == "whiteout":
-            self._whiteout(pfd, name)
+            self._whiteout(pfd, name, m)
         elif kind == "opaque":
             self._opaque(parent)
         else:
             self._entry(pfd, comps, name, m, tf)
 
-    def _whiteout(self, pfd: int, name: str) -> None:
+    def _whiteout(self, pfd: int, name: str, m: tarfile.TarInfo) -> None:
         if not self.lower_fds:
             return  # nothing below a base layer to hide
         if fsops.lstat_at(pfd, name) is not None:
             return  # created by this same layer: the file wins over its whiteout
         os.mknod(name, stat.S_IFCHR | 0o000, 0, dir_fd=pfd)
+        os.utime(name, ns=_times(m), dir_fd=pfd, follow_symlinks=False)
 
     def _opaque(self, parent: tuple[str, ...]) -> None:
         if not self.lower_fds:
