@@ -50,8 +50,8 @@ def test_upper_dir_roundtrip(tmp_path: Any) -> None:
         os.utime(f"{upper}/{p}", (1_600_000_000, 1_600_000_000), follow_symlinks=False)
     buf = io.BytesIO()
     write_diff(upper, buf)
-    tf = tarfile.open(fileobj=io.BytesIO(buf.getvalue()))
-    names = tf.getnames()
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
+        names = tf.getnames()
     assert "etc/.wh.gone" in names and "opaque/.wh..wh..opq" in names
     again = io.BytesIO()
     write_diff(upper, again)

@@ -102,7 +102,8 @@ def test_index_picks_this_platform(svc: ImageService, busybox_image: Any, regist
     asyncio.run(svc.push("localhost/other-arch", f"{registry.host}/{repo}:s390x"))
     here = Platform("linux", busybox_image.config["architecture"])
     index = Index(mt.OCI_INDEX, (
-        Descriptor(other.target.media_type, other.target.digest, other.target.size, platform=Platform("linux", "s390x")),
+        Descriptor(other.target.media_type, other.target.digest, other.target.size,
+                   platform=Platform("linux", "s390x")),
         Descriptor(busybox_image.target.media_type, busybox_image.target.digest, busybox_image.target.size,
                    platform=here),
     ))

@@ -197,7 +197,7 @@ def _push_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 click.option("--chunk-size", type=int, default=None, metavar="BYTES",
                              help="upload in PATCH chunks of this size (default: one PUT)")):
         fn = opt(fn)
-    return root_option(click.argument("dest", required=False)(click.argument("ref")(fn)))
+    return root_option(click.argument("ref")(click.argument("dest", required=False)(fn)))
 
 
 @image.command("push")
