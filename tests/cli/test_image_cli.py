@@ -81,3 +81,15 @@ def test_push_pull_shortcuts(sk: Any, busybox_tar: str, registry: RegistryProc) 
     assert "Pull complete" in pulled.stderr and f"Digest: {digest}" in pulled.stderr
     assert pulled.stdout == f"{name}\n"
     assert sk("image", "push", "-q", name, f"{registry.host}/cli/copy:2").stdout.strip() == digest
+
+
+def test_main_dispatches_image_verbs_without_click(state_root: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from skiff.cli.main import main
+
+    assert main(["images", "--root", state_root, "-q"]) == 0
+    assert main(["image", "ls", "--root", state_root]) == 0
+    assert capsys.readouterr().out.startswith("\nREPOSITORY")
+    assert main(["image", "inspect", "--root", state_root, "nope"]) == 1
+    assert "No such image" in capsys.readouterr().err

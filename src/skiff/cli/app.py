@@ -33,4 +33,4 @@ def demo(keep: bool) -> None:
     raise SystemExit(run_demo(keep=keep))
 
 
-import skiff.cli.image  # noqa: E402, F401  (registers `skiff image …`, `pull`, `images`, … on cli)
+import skiff.cli.image_commands  # noqa: E402, F401  (registers `skiff image …`, `pull`, `images`, …)

@@ -1,51 +1,42 @@
 """``skiff image …`` and the Docker-style shortcuts (``skiff pull``, ``skiff images``, ``skiff rmi``, …).
 
 These commands work on the local image store directly (``--root``, default
-``/var/lib/skiff`` or ``$SKIFF_ROOT``), in process. Imports are lazy: the
-click group costs nothing until a command runs, and ``rich`` is imported
-only to draw progress bars on a terminal (plain lines otherwise).
+``$SKIFF_ROOT`` or ``/var/lib/skiff``), in process. Like ``skiff runtime``
+they are parsed with argparse and dispatched by ``skiff.cli.main`` before
+click is imported: ``pull``, ``push``, ``save`` and ``load`` are timed
+against podman, and click plus its imports cost ~40 ms per call. The click
+application only carries pass-through entries for ``--help``
+(``skiff.cli.image_commands``). ``rich`` is imported only to draw progress
+bars on a terminal; elsewhere progress is plain lines on stderr.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from skiff.cli.app import cli
-
 if TYPE_CHECKING:
     from skiff.images.service import ImageService
     from skiff.registry.progress import Progress
 
+# shortcut -> "image" subcommand
+SHORTCUTS = {"pull": "pull", "push": "push", "images": "ls", "rmi": "rm", "tag": "tag", "save": "save",
+             "load": "load", "import": "import"}
+VERBS = frozenset({"image", "login", "logout", *SHORTCUTS})
 
-def _service(root: str | None, insecure: tuple[str, ...] = ()) -> ImageService:
+
+class Failure(Exception):
+    """A user-facing error: printed as ``Error: …``, exit status 1."""
+
+
+def _service(args: argparse.Namespace) -> ImageService:
     from skiff.images.service import DEFAULT_ROOT, ImageService
 
-    return ImageService(root or os.environ.get("SKIFF_ROOT") or DEFAULT_ROOT, insecure_registries=insecure)
-
-
-def root_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--root", envvar="SKIFF_ROOT", default=None, metavar="DIR",
-                        help="image state directory (default /var/lib/skiff)")(fn)
-
-
-def _fail(e: Exception) -> None:
-    click.echo(f"Error: {getattr(e, 'message', None) or e}", err=True)
-    raise SystemExit(1)
-
-
-def _run(fn: Callable[[], Any]) -> Any:
-    from skiff.errors import SkiffError
-
-    try:
-        return fn()
-    except (SkiffError, OSError) as e:
-        _fail(e)
+    return ImageService(args.root or os.environ.get("SKIFF_ROOT") or DEFAULT_ROOT)
 
 
 def _creds(value: str | None) -> tuple[str, str] | None:
@@ -59,30 +50,47 @@ def _creds(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.3g}{unit}" if unit != "B" else f"{n}B"
-        n /= 1000  # type: ignore[assignment]
+def _insecure(args: argparse.Namespace) -> bool | None:
+    return True if args.insecure or str(args.tls_verify).lower() in ("false", "0", "no") else None
+
+
+def size_text(n: float) -> str:
+    """Docker's sizes: decimal units, three significant digits (``12.6MB``)."""
+    if n < 1000:
+        return f"{int(n)}B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g}{unit}"
     return f"{n}B"
 
 
-def _ago(ts: float) -> str:
+def ago(ts: float) -> str:
     import time
 
     if ts <= 0:
         return "N/A"
-    d = max(0, time.time() - ts)
+    d = max(0.0, time.time() - ts)
     for secs, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400 * 7, "week"), (86400, "day"),
                        (3600, "hour"), (60, "minute")):
         if d >= secs:
             k = int(d // secs)
             return f"{k} {unit}{'s' if k > 1 else ''} ago"
-    return "Less than a minute ago" if d >= 1 else "Less than a second ago"
+    return "Less than a minute ago"
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str], heads: dict[str, str]) -> None:
+    widths = {c: max([len(heads[c])] + [len(str(r[c])) for r in rows]) for c in cols}
+    print("   ".join(heads[c].ljust(widths[c]) for c in cols).rstrip())
+    for r in rows:
+        print("   ".join(str(r[c]).ljust(widths[c]) for c in cols).rstrip())
+
+
+# --- progress -----------------------------------------------------------------------------
 
 
 class _Lines:
-    """Progress as plain lines: one per blob and state change (non-terminal output)."""
+    """Progress as plain lines on stderr: one per blob and state change."""
 
     def __init__(self) -> None:
         self.last: dict[str, str] = {}
@@ -90,25 +98,27 @@ class _Lines:
     def __call__(self, p: Progress) -> None:
         if self.last.get(p.id) != p.action:
             self.last[p.id] = p.action
-            click.echo(f"{p.id}: {p.action}", err=True)
+            print(f"{p.id}: {p.action}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         pass
 
 
 class _Bars:
-    """Progress as rich bars, one per blob (terminal output)."""
+    """Progress as rich bars, one per blob (on a terminal)."""
 
     def __init__(self) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-        self.p = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), transient=False)
+        self.p = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                          console=Console(stderr=True))
         self.p.start()
         self.tasks: dict[str, Any] = {}
 
     def __call__(self, ev: Progress) -> None:
-        t = self.tasks.get(ev.id)
         desc = f"{ev.id}: {ev.action}"
+        t = self.tasks.get(ev.id)
         if t is None:
             self.tasks[ev.id] = self.p.add_task(desc, total=ev.total or None, completed=ev.current)
         else:
@@ -124,370 +134,284 @@ def _reporter(quiet: bool) -> Any:
     return _Bars() if sys.stderr.isatty() else _Lines()
 
 
-# --- the commands ----------------------------------------------------------------------
+def _with_progress(quiet: bool, fn: Callable[[Any], Any]) -> Any:
+    rep = _reporter(quiet)
+    try:
+        return fn(rep)
+    finally:
+        if rep is not None:
+            rep.close()
 
 
-@click.group("image")
-def image() -> None:
-    """Manage images: pull, push, list, remove, tag, inspect, save, load, import, prune."""
+# --- commands -------------------------------------------------------------------------------
 
 
-cli.add_command(image)
-
-
-def _pull(root: str | None, ref: str, platform: str | None, creds: str | None, insecure: bool, quiet: bool) -> None:
+def cmd_pull(a: argparse.Namespace) -> None:
     import asyncio
 
     from skiff.oci.platform import Platform
 
-    svc = _service(root)
-    rep = _reporter(quiet)
-    try:
-        rec = _run(lambda: asyncio.run(svc.pull(ref, platform=Platform.parse(platform) if platform else None,
-                                                creds=_creds(creds), insecure=True if insecure else None,
-                                                progress=rep)))
-    finally:
-        if rep is not None:
-            rep.close()
-    if not quiet:
-        click.echo(f"Digest: {rec.target.digest}", err=True)
-        click.echo(f"Status: Downloaded newer image for {rec.repo_tags[0] if rec.repo_tags else ref}", err=True)
-    click.echo(rec.repo_tags[0] if rec.repo_tags else ref)
+    svc = _service(a)
+    plat = Platform.parse(a.platform) if a.platform else None
+    rec = _with_progress(a.quiet, lambda rep: asyncio.run(svc.pull(
+        a.ref, platform=plat, creds=_creds(a.creds), insecure=_insecure(a), progress=rep, unpack=not a.no_unpack)))
+    name = rec.repo_tags[0] if rec.repo_tags else a.ref
+    if not a.quiet:
+        print(f"Digest: {rec.target.digest}", file=sys.stderr, flush=True)
+        print(f"Status: Image is up to date for {name}", file=sys.stderr, flush=True)
+    print(name)
 
 
-def _pull_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in (click.option("--platform", help="os/arch[/variant] (default: this machine)"),
-                click.option("--creds", metavar="USER[:PASS]", help="registry credentials"),
-                click.option("--insecure", "insecure", is_flag=True,
-                             help="plain HTTP (or unverified TLS) registry"),
-                click.option("--tls-verify", type=bool, default=None, help="--tls-verify=false: like --insecure"),
-                click.option("-q", "--quiet", is_flag=True, help="no progress output")):
-        fn = opt(fn)
-    return root_option(click.argument("ref")(fn))
-
-
-@image.command("pull")
-@_pull_options
-def image_pull(root: str | None, ref: str, platform: str | None, creds: str | None, insecure: bool,
-               tls_verify: bool | None, quiet: bool) -> None:
-    """Fetch an image from its registry (layers in parallel, verified, unpacked)."""
-    _pull(root, ref, platform, creds, insecure or tls_verify is False, quiet)
-
-
-def _push(root: str | None, ref: str, dest: str | None, creds: str | None, insecure: bool, quiet: bool,
-          chunk_size: int | None) -> None:
+def cmd_push(a: argparse.Namespace) -> None:
     import asyncio
 
-    svc = _service(root)
-    rep = _reporter(quiet)
-    try:
-        digest = _run(lambda: asyncio.run(svc.push(ref, dest, creds=_creds(creds), insecure=True if insecure else None,
-                                                   progress=rep, chunk_size=chunk_size)))
-    finally:
-        if rep is not None:
-            rep.close()
-    click.echo(digest if quiet else f"{dest or ref}: digest: {digest}")
+    svc = _service(a)
+    digest = _with_progress(a.quiet, lambda rep: asyncio.run(svc.push(
+        a.ref, a.dest, creds=_creds(a.creds), insecure=_insecure(a), progress=rep, chunk_size=a.chunk_size)))
+    print(digest if a.quiet else f"{a.dest or a.ref}: digest: {digest}")
 
 
-def _push_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in (click.option("--creds", metavar="USER[:PASS]"),
-                click.option("--insecure", "insecure", is_flag=True),
-                click.option("--tls-verify", type=bool, default=None, help="--tls-verify=false: like --insecure"),
-                click.option("-q", "--quiet", is_flag=True),
-                click.option("--chunk-size", type=int, default=None, metavar="BYTES",
-                             help="upload in PATCH chunks of this size (default: one PUT)")):
-        fn = opt(fn)
-    return root_option(click.argument("ref")(click.argument("dest", required=False)(fn)))
-
-
-@image.command("push")
-@_push_options
-def image_push(root: str | None, ref: str, dest: str | None, creds: str | None, insecure: bool,
-               tls_verify: bool | None, quiet: bool, chunk_size: int | None) -> None:
-    """Upload an image (to DEST, default its own name): only blobs the registry lacks."""
-    _push(root, ref, dest, creds, insecure or tls_verify is False, quiet, chunk_size)
-
-
-def _ls(root: str | None, repo: str | None, quiet: bool, digests: bool, fmt: str, no_trunc: bool,
-        all_: bool) -> None:
+def cmd_ls(a: argparse.Namespace) -> None:
     from skiff.oci.reference import parse
 
-    svc = _service(root)
-    rows = []
-    for rec in _run(svc.list):
+    svc = _service(a)
+    rows: list[dict[str, Any]] = []
+    for rec in svc.list():
         pairs = [(parse(t).familiar_name, parse(t).tag) for t in rec.repo_tags] or [("<none>", "<none>")]
         for name, tag in pairs:
-            if repo and name != repo and f"{name}:{tag}" != repo:
+            if a.repo and a.repo not in (name, f"{name}:{tag}"):
                 continue
             digest = next((d.split("@", 1)[1] for d in rec.repo_digests if d.startswith(name + "@")), "<none>")
-            rows.append({"Repository": name, "Tag": tag, "ID": rec.id if no_trunc else rec.short_id,
-                         "Digest": digest, "CreatedAt": rec.created, "CreatedSince": _ago(rec.created_ts),
-                         "Size": _size(rec.size), "VirtualSize": rec.size})
-    if quiet:
-        seen = []
+            rows.append({"Repository": name, "Tag": tag, "ID": rec.id if a.no_trunc else rec.short_id,
+                         "Digest": digest, "CreatedAt": rec.created, "CreatedSince": ago(rec.created_ts),
+                         "Size": size_text(rec.size), "VirtualSize": rec.size})
+    if a.quiet:
+        print("\n".join(dict.fromkeys(r["ID"] for r in rows)))
+    elif a.format == "json":
         for r in rows:
-            if r["ID"] not in seen:
-                seen.append(r["ID"])
-        click.echo("\n".join(seen))
-    elif fmt == "json":
-        for r in rows:
-            click.echo(json.dumps(r))
+            print(json.dumps(r))
     else:
-        cols = ["Repository", "Tag", *(["Digest"] if digests else []), "ID", "CreatedSince", "Size"]
-        heads = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
-                 "CreatedSince": "CREATED", "Size": "SIZE"}
-        _table(rows, cols, heads)
+        cols = ["Repository", "Tag", *(["Digest"] if a.digests else []), "ID", "CreatedSince", "Size"]
+        _table(rows, cols, {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
+                            "CreatedSince": "CREATED", "Size": "SIZE"})
 
 
-def _table(rows: list[dict[str, Any]], cols: list[str], heads: dict[str, str]) -> None:
-    widths = {c: max([len(heads[c])] + [len(str(r[c])) for r in rows]) for c in cols}
-    click.echo("   ".join(heads[c].ljust(widths[c]) for c in cols).rstrip())
-    for r in rows:
-        click.echo("   ".join(str(r[c]).ljust(widths[c]) for c in cols).rstrip())
-
-
-def _ls_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in (click.option("-q", "--quiet", is_flag=True, help="only image IDs"),
-                click.option("--digests", is_flag=True, help="show digests"),
-                click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table"),
-                click.option("--no-trunc", is_flag=True),
-                click.option("-a", "--all", "all_", is_flag=True)):
-        fn = opt(fn)
-    return root_option(click.argument("repo", required=False)(fn))
-
-
-@image.command("ls")
-@_ls_options
-def image_ls(root: str | None, repo: str | None, quiet: bool, digests: bool, fmt: str, no_trunc: bool,
-             all_: bool) -> None:
-    """List images."""
-    _ls(root, repo, quiet, digests, fmt, no_trunc, all_)
-
-
-image.add_command(image_ls, "list")
-
-
-def _rm(root: str | None, refs: tuple[str, ...], force: bool) -> None:
+def cmd_rm(a: argparse.Namespace) -> None:
     from skiff.errors import SkiffError
 
-    svc = _service(root)
-    failed = False
-    for ref in refs:
+    svc = _service(a)
+    failed = []
+    for ref in a.refs:
         try:
-            for line in svc.remove(ref, force=force):
-                click.echo(line)
+            for line in svc.remove(ref, force=a.force):
+                print(line)
         except SkiffError as e:
-            click.echo(f"Error: {e.message}", err=True)
-            failed = True
+            failed.append(e.message)
     if failed:
-        raise SystemExit(1)
+        raise Failure("; ".join(failed))
 
 
-@image.command("rm")
-@root_option
-@click.option("-f", "--force", is_flag=True)
-@click.argument("refs", nargs=-1, required=True)
-def image_rm(root: str | None, refs: tuple[str, ...], force: bool) -> None:
-    """Remove images (untag; delete content once no name is left)."""
-    _rm(root, refs, force)
+def cmd_tag(a: argparse.Namespace) -> None:
+    _service(a).tag(a.source, a.target)
 
 
-image.add_command(image_rm, "remove")
+def cmd_inspect(a: argparse.Namespace) -> None:
+    svc = _service(a)
+    print(json.dumps([svc.inspect(r) for r in a.refs], indent=4))
 
 
-@image.command("tag")
-@root_option
-@click.argument("source")
-@click.argument("target")
-def image_tag(root: str | None, source: str, target: str) -> None:
-    """Give an image another name."""
-    svc = _service(root)
-    _run(lambda: svc.tag(source, target))
-
-
-@image.command("inspect")
-@root_option
-@click.option("-f", "--format", "fmt", default="json", help="json (default)")
-@click.argument("refs", nargs=-1, required=True)
-def image_inspect(root: str | None, refs: tuple[str, ...], fmt: str) -> None:
-    """Show image details as JSON (Docker's ``image inspect`` shape)."""
-    svc = _service(root)
-    docs = [_run(lambda r=r: svc.inspect(r)) for r in refs]  # type: ignore[misc]
-    click.echo(json.dumps(docs, indent=4))
-
-
-@image.command("history")
-@root_option
-@click.argument("ref")
-def image_history(root: str | None, ref: str) -> None:
-    """Show how an image was built."""
+def cmd_history(a: argparse.Namespace) -> None:
     from skiff.oci.image_config import parse_time
 
-    svc = _service(root)
-    hist = _run(lambda: svc.history(ref))
-    rows = [{"CreatedSince": _ago(parse_time(h.get("created", ""))), "CreatedBy": h.get("created_by", "")[:60],
-             "Comment": h.get("comment", "")} for h in reversed(hist)]
+    rows = [{"CreatedSince": ago(parse_time(h.get("created", ""))), "CreatedBy": h.get("created_by", "")[:60],
+             "Comment": h.get("comment", "")} for h in reversed(_service(a).history(a.ref))]
     _table(rows, ["CreatedSince", "CreatedBy", "Comment"],
            {"CreatedSince": "CREATED", "CreatedBy": "CREATED BY", "Comment": "COMMENT"})
 
 
-def _save(root: str | None, refs: tuple[str, ...], output: str | None, fmt: str) -> None:
-    svc = _service(root)
-    if output:
-        _run(lambda: svc.save(list(refs), output, format=fmt))
-        return
-    if sys.stdout.isatty():
-        _fail(ValueError("refusing to write an archive to a terminal: use -o FILE"))
-    _run(lambda: svc.save(list(refs), sys.stdout.buffer, format=fmt))
+def cmd_save(a: argparse.Namespace) -> None:
+    svc = _service(a)
+    if a.output:
+        svc.save(a.refs, a.output, format=a.format)
+    elif sys.stdout.isatty():
+        raise Failure("refusing to write an archive to a terminal: use -o FILE")
+    else:
+        svc.save(a.refs, sys.stdout.buffer, format=a.format)
+        sys.stdout.buffer.flush()
 
 
-@image.command("save")
-@root_option
-@click.option("-o", "--output", help="file (or directory for oci-dir); default stdout")
-@click.option("--format", "fmt", type=click.Choice(["docker", "oci", "oci-dir"]), default="docker",
-              help="docker (Docker 25+ layout, loads everywhere), oci (layout as stored), oci-dir")
-@click.argument("refs", nargs=-1, required=True)
-def image_save(root: str | None, refs: tuple[str, ...], output: str | None, fmt: str) -> None:
-    """Write images to an archive."""
-    _save(root, refs, output, fmt)
+def cmd_load(a: argparse.Namespace) -> None:
+    svc = _service(a)
+    for rec in svc.load(a.input or sys.stdin.buffer):
+        for t in rec.repo_tags or ():
+            print(f"Loaded image: {t}")
+        if not rec.repo_tags:
+            print(f"Loaded image ID: {rec.id}")
 
 
-def _load(root: str | None, input_: str | None, quiet: bool) -> None:
-    svc = _service(root)
-    src: Any = input_ if input_ else sys.stdin.buffer
-    records = _run(lambda: svc.load(src))
-    for rec in records:
-        if rec.repo_tags:
-            for t in rec.repo_tags:
-                click.echo(f"Loaded image: {t}")
-        else:
-            click.echo(f"Loaded image ID: {rec.id}")
-
-
-@image.command("load")
-@root_option
-@click.option("-i", "--input", "input_", help="archive file or OCI layout directory (default stdin)")
-@click.option("-q", "--quiet", is_flag=True)
-def image_load(root: str | None, input_: str | None, quiet: bool) -> None:
-    """Load images from a docker-archive or OCI layout (tar, tar.gz or directory)."""
-    _load(root, input_, quiet)
-
-
-def _import(root: str | None, source: str, ref: str | None, changes: tuple[str, ...], message: str,
-            platform: str | None) -> None:
+def cmd_import(a: argparse.Namespace) -> None:
     from skiff.oci.platform import Platform
 
-    svc = _service(root)
-    src: Any = sys.stdin.buffer if source == "-" else source
-    rec = _run(lambda: svc.import_tar(src, ref, changes=list(changes), message=message,
-                                      platform=Platform.parse(platform) if platform else None))
-    click.echo(rec.id)
+    svc = _service(a)
+    src: Any = sys.stdin.buffer if a.source == "-" else a.source
+    rec = svc.import_tar(src, a.ref, changes=a.change, message=a.message,
+                         platform=Platform.parse(a.platform) if a.platform else None)
+    print(rec.id)
 
 
-@image.command("import")
-@root_option
-@click.option("-c", "--change", "changes", multiple=True, help="Dockerfile instruction (CMD, ENV, …)")
-@click.option("-m", "--message", default="")
-@click.option("--platform")
-@click.argument("source")
-@click.argument("ref", required=False)
-def image_import(root: str | None, source: str, ref: str | None, changes: tuple[str, ...], message: str,
-                 platform: str | None) -> None:
-    """Make a one-layer image from a rootfs tarball (file or - for stdin)."""
-    _import(root, source, ref, changes, message, platform)
-
-
-@image.command("prune")
-@root_option
-@click.option("-a", "--all", "all_", is_flag=True, help="every image no container uses, not just dangling ones")
-@click.option("-f", "--force", is_flag=True, help="do not ask (skiff never asks)")
-def image_prune(root: str | None, all_: bool, force: bool) -> None:
-    """Remove unused images and any blob or layer no image needs."""
-    svc = _service(root)
-    removed, gc = _run(lambda: svc.prune(all=all_))
+def cmd_prune(a: argparse.Namespace) -> None:
+    removed, gc = _service(a).prune(all=a.all)
     for i in removed:
-        click.echo(f"Deleted: {i}")
-    click.echo(f"Total reclaimed space: {_size(gc.bytes)}")
+        print(f"Deleted: {i}")
+    print(f"Total reclaimed space: {size_text(gc.bytes)}")
 
 
-# --- Docker-style shortcuts ------------------------------------------------------------
+def _auth_path(a: argparse.Namespace) -> str:
+    return a.authfile or os.environ.get("REGISTRY_AUTH_FILE") or os.path.join(
+        os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
 
 
-@cli.command("pull")
-@_pull_options
-def pull(root: str | None, ref: str, platform: str | None, creds: str | None, insecure: bool,
-         tls_verify: bool | None, quiet: bool) -> None:
-    """Fetch an image (``skiff image pull``)."""
-    _pull(root, ref, platform, creds, insecure or tls_verify is False, quiet)
-
-
-@cli.command("push")
-@_push_options
-def push(root: str | None, ref: str, dest: str | None, creds: str | None, insecure: bool,
-         tls_verify: bool | None, quiet: bool, chunk_size: int | None) -> None:
-    """Upload an image (``skiff image push``)."""
-    _push(root, ref, dest, creds, insecure or tls_verify is False, quiet, chunk_size)
-
-
-@cli.command("images")
-@_ls_options
-def images(root: str | None, repo: str | None, quiet: bool, digests: bool, fmt: str, no_trunc: bool,
-           all_: bool) -> None:
-    """List images (``skiff image ls``)."""
-    _ls(root, repo, quiet, digests, fmt, no_trunc, all_)
-
-
-cli.add_command(image_rm, "rmi")
-cli.add_command(image_tag, "tag")
-cli.add_command(image_save, "save")
-cli.add_command(image_load, "load")
-cli.add_command(image_import, "import")
-
-
-@cli.command("login")
-@click.option("-u", "--username", prompt=True)
-@click.option("-p", "--password")
-@click.option("--password-stdin", is_flag=True)
-@click.option("--authfile", envvar="REGISTRY_AUTH_FILE", default=None)
-@click.argument("registry")
-def login(username: str, password: str | None, password_stdin: bool, authfile: str | None, registry: str) -> None:
-    """Check credentials against a registry and store them (Docker's config.json format)."""
+def cmd_login(a: argparse.Namespace) -> None:
     import asyncio
 
+    from skiff.errors import Unavailable
     from skiff.registry.auth import store_credentials
     from skiff.registry.client import Registry
     from skiff.registry.http import HttpClient
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+    user = a.username or input("Username: ")
+    password = sys.stdin.readline().rstrip("\n") if a.password_stdin else a.password
     if password is None:
-        password = click.prompt("Password", hide_input=True)
+        import getpass
+
+        password = getpass.getpass("Password: ")
 
     async def check() -> None:
         async with HttpClient() as http:
-            reg = Registry(http, registry, creds=(username, password or ""))
+            reg = Registry(http, a.registry, creds=(user, password or ""), insecure=True if a.insecure else None)
             r = await reg.request("GET", "/v2/", [])
             await r.release()
             if r.status != 200:
-                from skiff.errors import Unavailable
+                raise Unavailable(f"login to {a.registry} failed: HTTP {r.status}")
 
-                raise Unavailable(f"login to {registry} failed: HTTP {r.status}")
-
-    _run(lambda: asyncio.run(check()))
-    path = authfile or os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
-    store_credentials(path, registry, username, password or "")
-    click.echo("Login Succeeded")
+    asyncio.run(check())
+    store_credentials(_auth_path(a), a.registry, user, password or "")
+    print("Login Succeeded")
 
 
-@cli.command("logout")
-@click.option("--authfile", envvar="REGISTRY_AUTH_FILE", default=None)
-@click.argument("registry")
-def logout(authfile: str | None, registry: str) -> None:
-    """Forget the stored credentials of a registry."""
+def cmd_logout(a: argparse.Namespace) -> None:
     from skiff.registry.auth import remove_credentials
 
-    path = authfile or os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
-    if remove_credentials(path, registry):
-        click.echo(f"Removing login credentials for {registry}")
+    if remove_credentials(_auth_path(a), a.registry):
+        print(f"Removing login credentials for {a.registry}")
     else:
-        click.echo(f"Not logged in to {registry}")
+        print(f"Not logged in to {a.registry}")
+
+
+# --- the parser -------------------------------------------------------------------------------
+
+
+def _root(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--root", metavar="DIR", help="image state directory (default $SKIFF_ROOT or /var/lib/skiff)")
+    return p
+
+
+def _registry_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--creds", metavar="USER[:PASS]", help="registry credentials")
+    p.add_argument("--insecure", action="store_true", help="plain HTTP (or unverified TLS) registry")
+    p.add_argument("--tls-verify", default=None, metavar="BOOL", help="--tls-verify=false: like --insecure")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _subcommands(sub: Any, rename: dict[str, str] | None = None) -> None:
+    def add(name: str, fn: Callable[[argparse.Namespace], None], help: str,
+            aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        if rename is not None:  # shortcuts: "images" is "ls", and so on
+            name, aliases = rename.get(name, name), ()
+        p = _root(sub.add_parser(name, help=help, description=help, aliases=list(aliases)))
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("pull", cmd_pull, "Fetch an image from its registry (layers in parallel, verified, unpacked)")
+    p.add_argument("ref")
+    p.add_argument("--platform", help="os/arch[/variant] (default: this machine)")
+    p.add_argument("--no-unpack", action="store_true", help="store the blobs only")
+    _registry_opts(p)
+    p = add("push", cmd_push, "Upload an image (to DEST, default its own name): only blobs the registry lacks")
+    p.add_argument("ref")
+    p.add_argument("dest", nargs="?")
+    p.add_argument("--chunk-size", type=int, metavar="BYTES", help="upload in PATCH chunks (default: one PUT)")
+    _registry_opts(p)
+    p = add("ls", cmd_ls, "List images", ("list",))
+    p.add_argument("repo", nargs="?")
+    p.add_argument("-q", "--quiet", action="store_true", help="only image IDs")
+    p.add_argument("--digests", action="store_true")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-a", "--all", action="store_true")
+    p = add("rm", cmd_rm, "Remove images (untag; delete content once no name is left)", ("remove",))
+    p.add_argument("refs", nargs="+")
+    p.add_argument("-f", "--force", action="store_true")
+    p = add("tag", cmd_tag, "Give an image another name")
+    p.add_argument("source")
+    p.add_argument("target")
+    p = add("inspect", cmd_inspect, "Show image details as JSON (Docker's image inspect shape)")
+    p.add_argument("refs", nargs="+")
+    p.add_argument("-f", "--format", default="json", choices=["json"])
+    p = add("history", cmd_history, "Show how an image was built")
+    p.add_argument("ref")
+    p = add("save", cmd_save, "Write images to an archive (default: the Docker 25+ format, loads everywhere)")
+    p.add_argument("refs", nargs="+")
+    p.add_argument("-o", "--output", help="file (directory for oci-dir); default stdout")
+    p.add_argument("--format", choices=["docker", "oci", "oci-dir"], default="docker")
+    p = add("load", cmd_load, "Load images from a docker-archive or OCI layout (tar, tar.gz or directory)")
+    p.add_argument("-i", "--input", help="archive or OCI layout directory (default stdin)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p = add("import", cmd_import, "Make a one-layer image from a rootfs tarball (file, or - for stdin)")
+    p.add_argument("source")
+    p.add_argument("ref", nargs="?")
+    p.add_argument("-c", "--change", action="append", default=[], help="Dockerfile instruction (CMD, ENV, …)")
+    p.add_argument("-m", "--message", default="")
+    p.add_argument("--platform")
+    p = add("prune", cmd_prune, "Remove dangling (-a: all unused) images and unreferenced blobs and layers")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-f", "--force", action="store_true", help="accepted; skiff never asks")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="skiff", description="skiff's image commands")
+    sub = top.add_subparsers(dest="verb", required=True)
+    image = sub.add_parser("image", help="Manage images", description="Manage images")
+    _subcommands(image.add_subparsers(dest="sub", required=True, metavar="COMMAND"))
+    for name in ("login", "logout"):
+        p = sub.add_parser(name, help=f"{name} to a registry")
+        p.add_argument("registry")
+        p.add_argument("--authfile")
+        if name == "login":
+            p.add_argument("-u", "--username")
+            p.add_argument("-p", "--password")
+            p.add_argument("--password-stdin", action="store_true")
+            p.add_argument("--insecure", action="store_true")
+        p.set_defaults(fn=cmd_login if name == "login" else cmd_logout)
+    return top
+
+
+def _shortcut_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="skiff")
+    _subcommands(p.add_subparsers(dest="sub", required=True), {v: k for k, v in SHORTCUTS.items()})
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Run ``argv`` (``["pull", "busybox"]``, ``["image", "ls"]``, …); the exit status."""
+    from skiff.errors import SkiffError
+
+    a = (_shortcut_parser() if argv and argv[0] in SHORTCUTS else parser()).parse_args(argv)
+    try:
+        a.fn(a)
+    except (SkiffError, Failure, OSError) as e:
+        print(f"Error: {getattr(e, 'message', None) or e}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

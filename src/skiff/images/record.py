@@ -9,8 +9,7 @@ has the attributes the engine's ``ImageBackend`` protocol reads (``id``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from skiff.oci.descriptor import Descriptor
 from skiff.oci.image_config import chain_ids, parse_time
@@ -20,8 +19,7 @@ from skiff.oci.reference import parse as parse_ref
 INDEX_DIGEST_LABEL = "skiff.io/index-digest"
 
 
-@dataclass(frozen=True)
-class ImageRecord:
+class ImageRecord(NamedTuple):
     id: str  # "sha256:<hex>" of the config blob
     repo_tags: tuple[str, ...]  # familiar names with a tag: "busybox:latest"
     config: dict[str, Any]  # the whole config document

@@ -33,7 +33,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
-from typing import Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from skiff.content.gc import garbage
 from skiff.content.local import LocalStore
@@ -49,8 +49,10 @@ from skiff.oci.descriptor import Descriptor
 from skiff.oci.image_config import ImageConfig, new_config, rfc3339
 from skiff.oci.manifest import Index, Manifest, canonical, parse
 from skiff.oci.platform import Platform, host
-from skiff.runtime.rootfs import RootMount
 from skiff.snapshots.overlay import OverlaySnapshotter
+
+if TYPE_CHECKING:
+    from skiff.runtime.rootfs import RootMount
 
 DEFAULT_ROOT = "/var/lib/skiff"
 CONTAINER_LABEL = "skiff.io/container"
@@ -276,7 +278,7 @@ class ImageService:
     def _ingest_new_layer(self, f: BinaryIO, parent: str = "") -> Layer:
         """Unpack ``f`` on ``parent`` and store it; commit the snapshot under its chain ID."""
         key = f"extract-{uuid.uuid4().hex[:12]}-import"
-        self.snapshots.prepare(key, parent, labels={EXTRACT_LABEL: "1"})
+        self.snapshots.prepare_dir(key, parent, labels={EXTRACT_LABEL: "1"})
         try:
             layer, _ = ingest_layer(f, self.content, self.snapshots.upper_dir(key), self.snapshots.lower_dirs(key),
                                     self.compression, self.compression_level)

@@ -34,7 +34,7 @@ def unpack_layer(content: LocalStore, snapshots: OverlaySnapshotter, layer: Desc
     if snapshots.exists(chain_id):
         return
     key = f"extract-{uuid.uuid4().hex[:12]}-{chain_id}"
-    snapshots.prepare(key, parent, labels={EXTRACT_LABEL: "1"})
+    snapshots.prepare_dir(key, parent, labels={EXTRACT_LABEL: "1"})
     try:
         with open_blob(content, layer.digest) as f:
             result = apply_layer(f, snapshots.upper_dir(key), snapshots.lower_dirs(key))

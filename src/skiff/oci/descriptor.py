@@ -8,20 +8,18 @@ field with its path; ``to_json`` writes the canonical OCI field names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from skiff.errors import Invalid
 from skiff.oci import digest as _digest
 from skiff.oci.platform import Platform
 
 
-@dataclass(frozen=True)
-class Descriptor:
+class Descriptor(NamedTuple):
     media_type: str
     digest: str
     size: int
-    annotations: dict[str, str] = field(default_factory=dict, compare=False)
+    annotations: dict[str, str] = {}  # never mutated in place
     platform: Platform | None = None
     urls: tuple[str, ...] = ()
 

@@ -21,8 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from skiff.errors import Invalid
 from skiff.oci.digest import is_digest
@@ -69,8 +68,7 @@ def parse_time(text: str) -> float:
         return 0.0
 
 
-@dataclass(frozen=True)
-class ImageConfig:
+class ImageConfig(NamedTuple):
     """A typed view of a decoded config blob."""
 
     raw: dict[str, Any]

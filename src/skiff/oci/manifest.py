@@ -15,8 +15,7 @@ creates itself (``to_bytes``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from skiff.errors import Invalid, NotFound
 from skiff.oci import mediatypes as mt
@@ -24,12 +23,11 @@ from skiff.oci.descriptor import Descriptor
 from skiff.oci.platform import Platform, host, score
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
-    annotations: dict[str, str] = field(default_factory=dict, compare=False)
+    annotations: dict[str, str] = {}
 
     @property
     def is_docker(self) -> bool:
@@ -47,11 +45,10 @@ class Manifest:
         return canonical(self.to_json())
 
 
-@dataclass(frozen=True)
-class Index:
+class Index(NamedTuple):
     media_type: str
     manifests: tuple[Descriptor, ...]
-    annotations: dict[str, str] = field(default_factory=dict, compare=False)
+    annotations: dict[str, str] = {}
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schemaVersion": 2, "mediaType": self.media_type,

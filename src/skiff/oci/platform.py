@@ -10,7 +10,7 @@ variant as ``v8``).
 from __future__ import annotations
 
 import platform as _platform
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from skiff.errors import Invalid
 
@@ -20,8 +20,7 @@ _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm6
 _DEFAULT_VARIANT = {"arm64": "v8"}
 
 
-@dataclass(frozen=True)
-class Platform:
+class Platform(NamedTuple):
     os: str
     architecture: str
     variant: str = ""

@@ -20,7 +20,7 @@ normalisation for display (``busybox:latest``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from skiff.errors import Invalid
 
@@ -44,8 +44,7 @@ _DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
 _HEX64 = re.compile(r"^[a-f0-9]{64}$")
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     domain: str
     path: str
     tag: str = ""

@@ -24,8 +24,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from skiff.errors import Unavailable
@@ -55,9 +54,8 @@ class Headers:
         return isinstance(name, str) and name.lower() in self._map
 
 
-@dataclass
-class FileBody:
-    """A request body read from a file descriptor range (sent with sendfile)."""
+class FileBody(NamedTuple):
+    """A request body read from a file range (sent with sendfile)."""
 
     path: str
     offset: int = 0

@@ -15,13 +15,16 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from skiff.runtime import syscalls as s
-from skiff.runtime.mountopts import parse_options
-from skiff.runtime.rootfs import RootMount
+if TYPE_CHECKING:
+    from skiff.runtime.rootfs import RootMount
 
 
 def mount_all(mounts: list[RootMount], target: str) -> None:
+    from skiff.runtime import syscalls as s
+    from skiff.runtime.mountopts import parse_options
+
     for m in mounts:
         opts = parse_options(m.options)
         if opts.bind:
@@ -34,6 +37,8 @@ def mount_all(mounts: list[RootMount], target: str) -> None:
 
 @contextlib.contextmanager
 def mounted(mounts: list[RootMount], parent: str | None = None) -> Iterator[str]:
+    from skiff.runtime import syscalls as s
+
     target = tempfile.mkdtemp(prefix="skiff-mnt-", dir=parent)
     try:
         mount_all(mounts, target)

@@ -37,11 +37,14 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from skiff.errors import Invalid, NotFound
-from skiff.runtime.rootfs import RootMount
 from skiff.snapshots.metadata import MetaStore, Row
 from skiff.snapshots.snapshotter import Info, Kind, Usage
+
+if TYPE_CHECKING:
+    from skiff.runtime.rootfs import RootMount
 
 MAX_OPTIONS = 4095
 
@@ -124,7 +127,25 @@ class OverlaySnapshotter:
     def view(self, key: str, parent: str = "", labels: dict[str, str] | None = None) -> list[RootMount]:
         return self._create(Kind.VIEW, key, parent, labels)
 
+    def prepare_dir(self, key: str, parent: str = "", labels: dict[str, str] | None = None) -> str:
+        """``prepare`` for unpacking: the new snapshot's directory instead of its mounts.
+
+        Nothing is mounted while a layer is applied (the layer directory is
+        written directly), so callers that only unpack never need the mount
+        descriptions, nor the runtime module that defines them.
+        """
+        row = self._make(Kind.ACTIVE, key, parent, labels)
+        return self._fs(row)
+
     def _create(self, kind: Kind, key: str, parent: str, labels: dict[str, str] | None) -> list[RootMount]:
+        row = self._make(kind, key, parent, labels)
+        try:
+            return self._mounts(row)
+        except Invalid:
+            self.remove(key)
+            raise
+
+    def _make(self, kind: Kind, key: str, parent: str, labels: dict[str, str] | None) -> Row:
         if not key:
             raise Invalid.field("key", "must not be empty")
         with self.meta.transaction() as db:
@@ -134,16 +155,13 @@ class OverlaySnapshotter:
             os.makedirs(os.path.join(d, "fs"), mode=0o755)
             if kind is Kind.ACTIVE:
                 os.mkdir(os.path.join(d, "work"), 0o700)
-        try:
-            return self._mounts(row)
-        except Invalid:
-            self.remove(key)
-            raise
+        return row
 
     def mounts(self, key: str) -> list[RootMount]:
         return self._mounts(self.meta.get(key))
 
     def _mounts(self, row: Row) -> list[RootMount]:
+        from skiff.runtime.rootfs import RootMount
         lowers = [self._fs(r) for r in self.meta.chain(row.parent)] if row.parent else []
         if row.kind == Kind.COMMITTED.value:
             raise Invalid.field("key", f"snapshot {row.name} is committed: make a view or an active one on it")
@@ -159,6 +177,7 @@ class OverlaySnapshotter:
         return [self._overlay([f"lowerdir={':'.join(lowers)}", f"upperdir={d}/fs", f"workdir={d}/work"])]
 
     def _overlay(self, opts: list[str]) -> RootMount:
+        from skiff.runtime.rootfs import RootMount
         options = (*opts, *self._extra)
         if len(",".join(options)) > MAX_OPTIONS:
             raise Invalid.field("parent", "too many layers: the overlay mount options exceed one page")

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import Enum
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from skiff.runtime.rootfs import RootMount
+if TYPE_CHECKING:
+    from skiff.runtime.rootfs import RootMount
 
 
 class Kind(str, Enum):

@@ -45,7 +45,6 @@ import hashlib
 import os
 import stat
 import tarfile
-from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from skiff.images.unpack import fsops
@@ -59,13 +58,17 @@ _XATTR_ALLOWED = ("user.", "security.capability", "system.posix_acl_access", "sy
 _XATTR_DENIED = ("trusted.overlay.",)
 
 
-@dataclass
 class ApplyResult:
-    diff_id: str = ""
-    size: int = 0  # uncompressed bytes of the tar stream
-    compression: str = "none"
-    entries: int = 0
-    skipped: list[str] = field(default_factory=list)
+    """What applying a layer found: its diff ID and size, and what it declined to create."""
+
+    __slots__ = ("compression", "diff_id", "entries", "size", "skipped")
+
+    def __init__(self, compression: str = "none") -> None:
+        self.diff_id = ""
+        self.size = 0  # uncompressed bytes of the tar stream
+        self.compression = compression
+        self.entries = 0
+        self.skipped: list[str] = []
 
 
 class _HashingReader:

@@ -8,20 +8,49 @@ then created with single-component names relative to the resolved parent
 descriptor (``mkdirat``, ``openat(O_NOFOLLOW|O_EXCL)``, ``symlinkat``,
 ``mknodat``, ``linkat`` without ``AT_SYMLINK_FOLLOW``), which never follow a
 final symlink. String joins of untrusted names never reach the kernel.
+
+``openat2`` is called through ctypes here rather than through
+``skiff.runtime.syscalls``: importing anything under ``skiff.runtime``
+imports the whole runtime (its package ``__init__``), ~100 ms that every
+``skiff pull``/``load``/``import`` would pay for one system call.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import platform
 import shutil
 import stat
 
 from skiff.errors import Invalid
-from skiff.runtime import syscalls as s
 
-IN_ROOT = s.RESOLVE_IN_ROOT | s.RESOLVE_NO_MAGICLINKS
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
 O_PATH_DIR = os.O_PATH | os.O_DIRECTORY
+_NR_OPENAT2 = 437  # the same on x86_64 and aarch64 (new syscalls share numbers)
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
+    """openat2(2) with ``O_CLOEXEC``; ``OSError`` from the kernel's errno."""
+    how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
+    fd = int(_libc.syscall(_NR_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return fd
+
+
+if platform.machine() not in ("x86_64", "aarch64"):  # pragma: no cover
+    raise ImportError(f"openat2 syscall number unknown on {platform.machine()}")
 
 
 def open_root(path: str) -> int:
@@ -33,7 +62,7 @@ def resolve(rootfd: int, components: tuple[str, ...], flags: int = O_PATH_DIR) -
     path = "/".join(components) or "."
     for _ in range(16):
         try:
-            return s.openat2(rootfd, path, flags, 0, IN_ROOT)
+            return openat2(rootfd, path, flags, IN_ROOT)
         except OSError as e:
             if e.errno != errno.EAGAIN:  # EAGAIN: a concurrent rename; the kernel asks to retry
                 raise
