@@ -190,6 +190,12 @@ events_logger = "file"
 """
 
 
+# podman and skopeo (as root) keep a blob-location cache in /var/lib/containers/cache whatever
+# --root says; run them in a private mount namespace with a tmpfs there so tests never touch it.
+PRIVATE_CACHE = ["unshare", "-m", "sh", "-c",
+                 'mount -t tmpfs skiff-test /var/lib/containers/cache 2>/dev/null; exec "$@"', "private-cache"]
+
+
 @dataclass
 class Podman:
     base: str
@@ -201,9 +207,9 @@ class Podman:
                 "XDG_RUNTIME_DIR": os.path.join(self.base, "xdg"), "TMPDIR": os.path.join(self.base, "tmp")}
 
     def argv(self, *args: str) -> list[str]:
-        return ["podman", "--root", os.path.join(self.base, "root"), "--runroot", os.path.join(self.base, "run"),
-                "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-                "--runtime", "runc", *args]
+        return [*PRIVATE_CACHE, "podman", "--root", os.path.join(self.base, "root"), "--runroot",
+                os.path.join(self.base, "run"), "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs",
+                "--events-backend", "file", "--runtime", "runc", *args]
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         r = subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True, timeout=timeout)
@@ -212,7 +218,8 @@ class Podman:
         return r
 
     def skopeo(self, *args: str) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(["skopeo", *args], env=self.env, capture_output=True, text=True, timeout=120)
+        r = subprocess.run([*PRIVATE_CACHE, "skopeo", *args], env=self.env, capture_output=True, text=True,
+                           timeout=120)
         if r.returncode != 0:
             raise AssertionError(f"skopeo {' '.join(args)} failed: {r.stderr}")
         return r

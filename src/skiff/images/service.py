@@ -31,18 +31,13 @@ import builtins
 import contextlib
 import json
 import os
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-from skiff.content.gc import garbage
 from skiff.content.local import LocalStore
 from skiff.errors import AlreadyExists, Conflict, FailedPrecondition, Invalid, NotFound, SkiffError
-from skiff.images.changes import apply_changes
-from skiff.images.layers import Layer, LayerWriter, ingest_layer
 from skiff.images.record import ImageRecord, familiar_tags, repo_digests
 from skiff.images.store import ImageStore, NamedImage
-from skiff.images.unpacker import EXTRACT_LABEL, unpack
 from skiff.oci import mediatypes as mt
 from skiff.oci import reference
 from skiff.oci.descriptor import Descriptor
@@ -52,9 +47,13 @@ from skiff.oci.platform import Platform, host
 from skiff.snapshots.overlay import OverlaySnapshotter
 
 if TYPE_CHECKING:
+    from skiff.images.layers import Layer
     from skiff.runtime.rootfs import RootMount
 
+# Imported where used: the layer machinery (tarfile, threads), GC and the
+# --change parser cost import time that ``skiff images`` should not pay.
 DEFAULT_ROOT = "/var/lib/skiff"
+EXTRACT_LABEL = "skiff.io/extract"  # = skiff.images.unpacker.EXTRACT_LABEL
 CONTAINER_LABEL = "skiff.io/container"
 
 
@@ -259,6 +258,8 @@ class ImageService:
                    changes: builtins.list[str] | tuple[str, ...] = (), message: str = "",
                    platform: Platform | None = None) -> ImageRecord:
         """A one-layer image from a plain rootfs tar (any compression): ``docker import``."""
+        from skiff.images.changes import apply_changes
+
         f = open(src, "rb") if isinstance(src, str) else src  # noqa: SIM115 - closed below
         try:
             with self.content.lease():
@@ -277,6 +278,10 @@ class ImageService:
 
     def _ingest_new_layer(self, f: BinaryIO, parent: str = "") -> Layer:
         """Unpack ``f`` on ``parent`` and store it; commit the snapshot under its chain ID."""
+        import uuid
+
+        from skiff.images.layers import ingest_layer
+
         key = f"extract-{uuid.uuid4().hex[:12]}-import"
         self.snapshots.prepare_dir(key, parent, labels={EXTRACT_LABEL: "1"})
         try:
@@ -303,6 +308,7 @@ class ImageService:
     def diff(self, key: str, *, compression: str | None = None) -> Layer:
         """The changes of active snapshot ``key`` as a new layer blob (``docker commit``/``diff``)."""
         from skiff.images.diff import write_diff
+        from skiff.images.layers import LayerWriter
 
         with self.content.lease():
             lw = LayerWriter(self.content, compression or self.compression, self.compression_level)
@@ -333,6 +339,8 @@ class ImageService:
         ``history`` has one entry per new layer; ``empty_history`` entries
         (config-only build steps) are appended with ``empty_layer: true``.
         """
+        from skiff.images.changes import apply_changes
+
         base_cfg = json.loads(json.dumps(base.config)) if base else None
         run = run_config if run_config is not None else (base.run_config if base else {})
         run = apply_changes(run, changes)
@@ -357,6 +365,8 @@ class ImageService:
 
     def ensure_unpacked(self, image: ImageRecord) -> str:
         """Unpack ``image`` if needed; its top chain ID."""
+        from skiff.images.unpacker import unpack
+
         with self.content.lease():
             return unpack(self.content, self.snapshots, image.layers, image.diff_ids)
 
@@ -420,6 +430,8 @@ class ImageService:
 
     def gc(self) -> GcResult:
         """Delete blobs and snapshots no image name or container reaches."""
+        from skiff.content.gc import garbage
+
         with self.content.gc_lock():
             roots = [n.target.digest for n in self.store.list()]
             blobs = garbage((i.digest for i in self.content.walk()), roots, self._children)
@@ -445,6 +457,8 @@ class ImageService:
         return [m.config.digest, *(d.digest for d in m.layers)]
 
     def _gc_snapshots(self, roots: builtins.list[str]) -> builtins.list[str]:
+        from skiff.content.gc import garbage
+
         infos = {i.name: i for i in self.snapshots.walk()}
         keep_roots = [i.name for i in infos.values() if i.kind.value != "committed" and not i.labels.get(EXTRACT_LABEL)]
         for r in roots:

@@ -57,35 +57,47 @@ class Registry:
         self.insecure = is_loopback(host) if insecure is None else insecure
         self.creds = creds or lookup_credentials(host, auth_file)
         self.base = ""
+        self._scheme_settled = False
         self._challenge: Challenge | None = None
         self._tokens: dict[str, tuple[str, float]] = {}
 
     # --- connection and auth ------------------------------------------------------
 
     async def ping(self) -> None:
-        """``GET /v2/``: pick the scheme and learn the auth challenge."""
-        if self.base:
-            return
-        schemes = ["http", "https"] if self.insecure else ["https"]
-        last: Exception | None = None
-        for scheme in schemes:
-            base = f"{scheme}://{self.host}"
-            try:
-                r = await self.http.request("GET", f"{base}/v2/", verify_tls=not self.insecure)
-            except Unavailable as e:
-                last = e
-                continue
+        """``GET /v2/``: check the registry answers (and learn its auth challenge)."""
+        r = await self.request("GET", "/v2/", [])
+        await r.release()
+        if r.status != 200:
+            raise Unavailable(f"registry {self.host}: GET /v2/ answered HTTP {r.status} {r.reason}")
+
+    async def _send(self, method: str, path_or_url: str, headers: dict[str, str], body: Body) -> Response:
+        """One request; the first one also settles the scheme (no separate ``GET /v2/`` probe).
+
+        Secure registries are HTTPS. An insecure one is tried over plain
+        HTTP first and, if that fails the way an HTTPS server fails plain
+        HTTP (connection error, or 400 "Client sent an HTTP request to an
+        HTTPS server"), over unverified HTTPS; the answer sticks.
+        """
+        if "://" in path_or_url:
+            return await self.http.request(method, path_or_url, headers, body, verify_tls=not self.insecure)
+        if not self.base:
+            self.base = f"{'http' if self.insecure else 'https'}://{self.host}"
+        if self._scheme_settled or not self.insecure:
+            self._scheme_settled = True
+            return await self.http.request(method, self.base + path_or_url, headers, body,
+                                           verify_tls=not self.insecure)
+        try:
+            r = await self.http.request(method, self.base + path_or_url, headers, body, verify_tls=False)
+            if r.status != 400 or self.base.startswith("https:"):
+                self._scheme_settled = True
+                return r
             await r.release()
-            if r.status == 400 and scheme == "http":  # an HTTPS server answering plain HTTP
-                continue
-            if r.status not in (200, 401):
-                last = Unavailable(f"{base}/v2/: HTTP {r.status} {r.reason}")
-                continue
-            self.base = base
-            if r.status == 401:
-                self._learn(r)
-            return
-        raise Unavailable(f"registry {self.host} is not reachable: {last}")
+        except Unavailable:
+            if self.base.startswith("https:"):
+                raise
+        self.base = f"https://{self.host}"
+        self._scheme_settled = True
+        return await self.http.request(method, self.base + path_or_url, headers, body, verify_tls=False)
 
     def _learn(self, r: Response) -> None:
         for header in r.headers.get_all("www-authenticate"):
@@ -131,14 +143,12 @@ class Registry:
     async def request(self, method: str, path_or_url: str, scopes: list[str], headers: dict[str, str] | None = None,
                       body: Body = None) -> Response:
         """An authenticated request; one retry after a 401 with a fresh challenge."""
-        await self.ping()
-        url = path_or_url if "://" in path_or_url else self.base + path_or_url
         for attempt in range(2):
             hdrs = dict(headers or {})
             auth = await self._authorization(scopes)
             if auth:
                 hdrs["Authorization"] = auth
-            r = await self.http.request(method, url, hdrs, body, verify_tls=not self.insecure)
+            r = await self._send(method, path_or_url, hdrs, body)
             if r.status != 401 or attempt == 1 or (body is not None and not isinstance(body, bytes | FileBody)):
                 return r
             text = await r.read()
@@ -146,7 +156,7 @@ class Registry:
             self._learn(r)
             self._tokens.clear()
             if self._challenge is None or (before == self._challenge and auth):
-                raise Unavailable(f"{method} {url}: unauthorized: {_error_text(text)}")
+                raise Unavailable(f"{method} {r.url}: unauthorized: {_error_text(text)}")
         raise AssertionError("unreachable")
 
     async def _check(self, r: Response, what: str, ok: tuple[int, ...]) -> None:
@@ -225,7 +235,7 @@ class Registry:
         loc = r.headers.get("location")
         if not loc:
             raise Invalid.field("Location", "registry gave no upload location")
-        return urljoin(self.base + "/", loc)
+        return urljoin(r.url, loc)
 
     @staticmethod
     def _with_digest(location: str, digest: str) -> str:

@@ -23,15 +23,16 @@ that are not yet referenced by a name.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING
 
 from skiff.errors import Invalid, Unavailable
 from skiff.images.record import INDEX_DIGEST_LABEL, ImageRecord
-from skiff.images.unpacker import unpack_layer
+from skiff.images.unpacker import unpack
 from skiff.oci import reference
 from skiff.oci.descriptor import Descriptor
 from skiff.oci.digest import sha256_of
-from skiff.oci.image_config import ImageConfig, chain_ids
+from skiff.oci.image_config import ImageConfig
 from skiff.oci.manifest import Index, Manifest, parse, select
 from skiff.oci.platform import Platform
 from skiff.registry.client import Registry, first_error
@@ -94,21 +95,21 @@ class Puller:
         svc = self.svc
         with svc.content.lease():
             body, manifest, digest, index_digest = await self.resolve(reg, ref, platform)
-            await self.fetch_blob(reg, ref.path, manifest.config, asyncio.Semaphore(1), quiet=True)
-            cfg = ImageConfig.parse(svc.content.read(manifest.config.digest))
-            diff_ids = cfg.diff_ids
-            if len(diff_ids) != len(manifest.layers):
-                raise Invalid.field("manifest.layers", f"{len(manifest.layers)} layers but {len(diff_ids)} diff IDs")
-            ready = [asyncio.Event() for _ in manifest.layers]
+            ready = [threading.Event() for _ in manifest.layers]
+            stop = threading.Event()
             sem = asyncio.Semaphore(self.concurrency)
             try:
                 async with asyncio.TaskGroup() as tg:
+                    # The config is fetched alongside the layers: only unpacking needs its diff IDs.
+                    config = tg.create_task(self.fetch_config(reg, ref.path, manifest))
                     for layer, ev in zip(manifest.layers, ready, strict=True):
                         tg.create_task(self.fetch_layer(reg, ref.path, layer, sem, ev))
                     if unpack:
-                        tg.create_task(self.unpack_all(manifest.layers, diff_ids, ready))
+                        tg.create_task(self.unpack_all(manifest.layers, config, ready, stop))
             except BaseExceptionGroup as eg:
                 raise first_error(eg) from None
+            finally:
+                stop.set()  # an unpack thread still waiting for a blob gives up
             svc.content.write_blob(body, digest)
             name = f"{ref.name}@{ref.digest}" if ref.digest else str(ref)
             labels = {INDEX_DIGEST_LABEL: index_digest} if index_digest else {}
@@ -116,8 +117,16 @@ class Puller:
         BlobLocations(svc.root).add(reg.host, ref.path, [manifest.config.digest, *(d.digest for d in manifest.layers)])
         return svc.get(name)
 
+    async def fetch_config(self, reg: Registry, repo: str, manifest: Manifest) -> list[str]:
+        """Fetch and check the config; its diff IDs."""
+        await self.fetch_blob(reg, repo, manifest.config, asyncio.Semaphore(1), quiet=True)
+        diff_ids = ImageConfig.parse(self.svc.content.read(manifest.config.digest)).diff_ids
+        if len(diff_ids) != len(manifest.layers):
+            raise Invalid.field("manifest.layers", f"{len(manifest.layers)} layers but {len(diff_ids)} diff IDs")
+        return diff_ids
+
     async def fetch_layer(self, reg: Registry, repo: str, desc: Descriptor, sem: asyncio.Semaphore,
-                          ready: asyncio.Event) -> None:
+                          ready: threading.Event) -> None:
         await self.fetch_blob(reg, repo, desc, sem)
         ready.set()
 
@@ -162,13 +171,19 @@ class Puller:
                 raise
         emit(report, desc.digest, "Download complete", desc.size, desc.size)
 
-    async def unpack_all(self, layers: tuple[Descriptor, ...], diff_ids: list[str], ready: list[asyncio.Event]) -> None:
-        svc = self.svc
-        parent = ""
-        for layer, diff_id, chain_id, ev in zip(layers, diff_ids, chain_ids(diff_ids), ready, strict=True):
-            await ev.wait()
-            if not svc.snapshots.exists(chain_id):
-                emit(self.progress, layer.digest, "Extracting", 0, layer.size)
-                await asyncio.to_thread(unpack_layer, svc.content, svc.snapshots, layer, diff_id, chain_id, parent)
-            emit(self.progress, layer.digest, "Pull complete", layer.size, layer.size)
-            parent = chain_id
+    async def unpack_all(self, layers: tuple[Descriptor, ...], config: asyncio.Task[list[str]],
+                         ready: list[threading.Event], stop: threading.Event) -> None:
+        """Unpack in worker threads, each layer as soon as its blob is in (``unpacker.unpack``)."""
+        diff_ids = await config
+
+        def blob_ready(i: int) -> None:
+            while not ready[i].wait(0.05):
+                if stop.is_set():
+                    raise Unavailable("pull abandoned")
+
+        def on_layer(i: int, action: str) -> None:
+            emit(self.progress, layers[i].digest, action, layers[i].size if action != "Extracting" else 0,
+                 layers[i].size)
+
+        await asyncio.to_thread(unpack, self.svc.content, self.svc.snapshots, layers, diff_ids,
+                                blob_ready=blob_ready, on_layer=on_layer)

@@ -88,16 +88,21 @@ class MetaStore:
         return self.get(name, db) if cur.lastrowid is None else Row(
             cur.lastrowid, name, kind, parent, time.time(), labels)
 
-    def rename_commit(self, db: sqlite3.Connection, key: str, name: str, labels: dict[str, str] | None) -> Row:
+    def rename_commit(self, db: sqlite3.Connection, key: str, name: str, labels: dict[str, str] | None,
+                      parent: str | None = None) -> Row:
         row = self.get(key, db)
         if row.kind != "active":
             raise FailedPrecondition(f"snapshot {key} is {row.kind}, only active snapshots can be committed")
         if db.execute("SELECT 1 FROM snapshots WHERE name = ?", (name,)).fetchone():
             raise AlreadyExists(f"snapshot {name}: already exists")
+        if parent is None:
+            parent = row.parent
+        elif parent and self.get(parent, db).kind != "committed":
+            raise FailedPrecondition(f"parent {parent} is not committed")
         merged = {**row.labels, **(labels or {})}
-        db.execute("UPDATE snapshots SET name = ?, kind = 'committed', labels = ?, created = ? WHERE id = ?",
-                   (name, json.dumps(merged), time.time(), row.id))
-        return Row(row.id, name, "committed", row.parent, time.time(), merged)
+        db.execute("UPDATE snapshots SET name = ?, kind = 'committed', labels = ?, created = ?, parent = ? "
+                   "WHERE id = ?", (name, json.dumps(merged), time.time(), parent, row.id))
+        return Row(row.id, name, "committed", parent, time.time(), merged)
 
     def delete(self, db: sqlite3.Connection, key: str) -> Row:
         row = self.get(key, db)

@@ -183,9 +183,16 @@ class OverlaySnapshotter:
             raise Invalid.field("parent", "too many layers: the overlay mount options exceed one page")
         return RootMount("overlay", "overlay", options)
 
-    def commit(self, name: str, key: str, labels: dict[str, str] | None = None) -> None:
+    def commit(self, name: str, key: str, labels: dict[str, str] | None = None, *, parent: str | None = None) -> None:
+        """Freeze ``key`` as ``name``; ``parent`` (an extension) sets the parent at this point.
+
+        Layers are unpacked in parallel, each into a parentless directory
+        (``prepare_dir``), and committed in order: only then do they get
+        their parent. Nothing mounts a snapshot before it is committed, so
+        no overlay ever sees the directory without its lowers.
+        """
         with self.meta.transaction() as db:
-            row = self.meta.rename_commit(db, key, name, labels)
+            row = self.meta.rename_commit(db, key, name, labels, parent)
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(os.path.join(self._dir(row), "work"))
 

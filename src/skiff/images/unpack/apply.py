@@ -45,6 +45,7 @@ import hashlib
 import os
 import stat
 import tarfile
+from collections.abc import Callable
 from typing import BinaryIO
 
 from skiff.images.unpack import fsops
@@ -138,14 +139,21 @@ def xattr_allowed(name: str) -> bool:
 
 
 def apply_layer(stream: BinaryIO | Readable, root: str, lowers: list[str] | None = None, *,
-                allow_devices: bool | None = None, privileged: bool | None = None) -> ApplyResult:
-    """Unpack one layer into ``root`` (see the module docstring)."""
+                allow_devices: bool | None = None, privileged: bool | None = None,
+                lowers_ready: Callable[[], None] | None = None) -> ApplyResult:
+    """Unpack one layer into ``root`` (see the module docstring).
+
+    ``lowers_ready`` is called (once) before anything is read from the lower
+    directories: layers unpacked in parallel wait there for their lowers to
+    be complete, and only if they need them at all (a directory implied by
+    a path but absent from the tar).
+    """
     privileged = os.geteuid() == 0 if privileged is None else privileged
     allow_devices = privileged if allow_devices is None else allow_devices
     reader, compression = decompressing(stream)
     hashed = _HashingReader(reader)
     result = ApplyResult(compression=compression)
-    with _Applier(root, lowers or [], allow_devices, privileged, result) as ap:
+    with _Applier(root, lowers or [], allow_devices, privileged, result, lowers_ready) as ap:
         try:
             tf = tarfile.open(fileobj=hashed, mode="r:")  # type: ignore[call-overload]  # noqa: SIM115
         except tarfile.TarError as e:
@@ -166,7 +174,8 @@ def apply_layer(stream: BinaryIO | Readable, root: str, lowers: list[str] | None
 
 class _Applier:
     def __init__(self, root: str, lowers: list[str], allow_devices: bool, privileged: bool,
-                 result: ApplyResult) -> None:
+                 result: ApplyResult, lowers_ready: Callable[[], None] | None = None) -> None:
+        self.lowers_ready = lowers_ready
         self.rootfd = fsops.open_root(root)
         self.lower_fds = [fsops.open_root(p) for p in lowers]
         self.allow_devices = allow_devices
@@ -213,6 +222,9 @@ class _Applier:
     def _make_parent(self, comps: tuple[str, ...]) -> int:
         pfd = self.parent(comps[:-1])
         name = comps[-1]
+        if self.lowers_ready is not None:
+            self.lowers_ready()
+            self.lowers_ready = None
         lower = fsops.lower_dir_stat(self.lower_fds, comps)
         try:
             os.mkdir(name, 0o755, dir_fd=pfd)

@@ -97,26 +97,22 @@ class _GzipReader:
     def __init__(self, raw: io.BufferedReader | PeekReader) -> None:
         self.raw = raw
         self.d = zlib.decompressobj(31)
-        self.pending = b""
         self.eof = False
 
     def read(self, n: int = -1, /) -> bytes:
         if n is None or n < 0:
             chunks: list[bytes] = []
-            while True:
-                c = self.read(1 << 20)
-                if not c:
-                    return b"".join(chunks)
-                chunks.append(c)
-        while len(self.pending) < n and not self.eof:
+            while chunk := self.read(1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        # One decompress call per read, output capped at n: no Python-side buffering.
+        while not self.eof:
             if self.d.eof:
-                rest = self.d.unused_data
-                if not rest:
-                    rest = self.raw.read(1 << 16)
+                rest = self.d.unused_data or self.raw.read(1 << 16)
                 if not rest.strip(b"\x00"):
                     self.eof = True  # trailing zero padding after the last member is allowed
                     break
-                self.d = zlib.decompressobj(31)
+                self.d = zlib.decompressobj(31)  # the next gzip member
                 data = rest
             elif self.d.unconsumed_tail:
                 data = self.d.unconsumed_tail
@@ -124,9 +120,10 @@ class _GzipReader:
                 data = self.raw.read(1 << 18)
                 if not data:
                     raise Invalid.field("layer", "gzip stream is truncated")
-            self.pending += self.d.decompress(data, max(n - len(self.pending), 1 << 16))
-        out, self.pending = self.pending[:n], self.pending[n:]
-        return out
+            out = self.d.decompress(data, n)
+            if out:
+                return out
+        return b""
 
 
 class Compressor:
