@@ -6,9 +6,10 @@ PYTHON := /usr/bin/python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 APT_PACKAGES := python3 python3-venv python3-dev gcc make busybox-static runc crun \
-	libseccomp2 iproute2 util-linux procps
+	libseccomp2 iproute2 util-linux procps \
+	docker-registry podman skopeo apache2-utils
 
-.PHONY: all apt setup demo test lint typecheck unit bench clean
+.PHONY: all apt setup demo test lint typecheck unit bench bench-images clean
 
 all: test
 
@@ -43,6 +44,9 @@ test: lint typecheck unit
 
 bench: setup
 	$(VENV)/bin/python benchmarks/runtime_start.py
+
+bench-images: setup
+	$(VENV)/bin/python benchmarks/images.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

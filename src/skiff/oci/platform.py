@@ -9,7 +9,7 @@ variant as ``v8``).
 
 from __future__ import annotations
 
-import platform as _platform
+import os
 from typing import NamedTuple
 
 from skiff.errors import Invalid
@@ -54,7 +54,7 @@ class Platform(NamedTuple):
 
 def host() -> Platform:
     """This machine: ``linux/amd64`` here."""
-    machine = _platform.machine()
+    machine = os.uname().machine
     arch = _ARCH.get(machine, machine)
     variant = {"armv7l": "v7", "armv6l": "v6"}.get(machine, "")
     return Platform("linux", arch, variant)

@@ -358,7 +358,11 @@ class _Applier:
                 self.result.skipped.append(f"{'/'.join(comps)}: device node (not privileged)")
                 return
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
-            os.mknod(name, kind | mode, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
+            try:
+                os.mknod(name, kind | mode, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
+            except PermissionError:  # root in a user namespace: no CAP_MKNOD over real devices
+                self.result.skipped.append(f"{'/'.join(comps)}: device node (mknod not permitted)")
+                return
         fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
         try:
             self._chown_nofollow(pfd, name, m)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import shutil
 import stat
 
@@ -49,8 +48,8 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
     return fd
 
 
-if platform.machine() not in ("x86_64", "aarch64"):  # pragma: no cover
-    raise ImportError(f"openat2 syscall number unknown on {platform.machine()}")
+if os.uname().machine not in ("x86_64", "aarch64"):  # pragma: no cover
+    raise ImportError(f"openat2 syscall number unknown on {os.uname().machine}")
 
 
 def open_root(path: str) -> int:
