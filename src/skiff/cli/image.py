@@ -151,14 +151,22 @@ def cmd_pull(a: argparse.Namespace) -> None:
 
     from skiff.oci.platform import Platform
 
+    from skiff.errors import SkiffError
+
     svc = _service(a)
     plat = Platform.parse(a.platform) if a.platform else None
+    before = ""
+    try:
+        before = svc.get(a.ref).target.digest
+    except SkiffError:
+        pass
     rec = _with_progress(a.quiet, lambda rep: asyncio.run(svc.pull(
         a.ref, platform=plat, creds=_creds(a.creds), insecure=_insecure(a), progress=rep, unpack=not a.no_unpack)))
     name = rec.repo_tags[0] if rec.repo_tags else a.ref
     if not a.quiet:
         print(f"Digest: {rec.target.digest}", file=sys.stderr, flush=True)
-        print(f"Status: Image is up to date for {name}", file=sys.stderr, flush=True)
+        status = "Image is up to date" if before == rec.target.digest else "Downloaded newer image"
+        print(f"Status: {status} for {name}", file=sys.stderr, flush=True)
     print(name)
 
 
