@@ -149,9 +149,8 @@ def _with_progress(quiet: bool, fn: Callable[[Any], Any]) -> Any:
 def cmd_pull(a: argparse.Namespace) -> None:
     import asyncio
 
-    from skiff.oci.platform import Platform
-
     from skiff.errors import SkiffError
+    from skiff.oci.platform import Platform
 
     svc = _service(a)
     plat = Platform.parse(a.platform) if a.platform else None
