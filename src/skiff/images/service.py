@@ -20,6 +20,11 @@ What the engine calls, in-process:
   synchronous filesystem work that an asyncio daemon runs with
   ``asyncio.to_thread``.
 
+The methods are thin where the work lives elsewhere: image creation in
+``skiff.images.create``, garbage collection in ``skiff.images.gc``,
+unpacking in ``skiff.images.unpacker``, archives in
+``skiff.images.archive``, registries in ``skiff.registry``.
+
 Untagged ("dangling") images keep a name of the form ``sha256:<image id>``
 so that the content stays rooted until ``prune``; a tag that moves to a new
 image leaves its old image dangling, as Docker does.
@@ -29,20 +34,18 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import json
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from skiff.content.local import LocalStore
-from skiff.errors import AlreadyExists, Conflict, FailedPrecondition, Invalid, NotFound, SkiffError
+from skiff.errors import Conflict, Invalid, NotFound, SkiffError
 from skiff.images.record import ImageRecord, familiar_tags, repo_digests
 from skiff.images.store import ImageStore, NamedImage
-from skiff.oci import mediatypes as mt
 from skiff.oci import reference
 from skiff.oci.descriptor import Descriptor
-from skiff.oci.image_config import ImageConfig, new_config, rfc3339
-from skiff.oci.manifest import Index, Manifest, canonical, parse
+from skiff.oci.image_config import ImageConfig
+from skiff.oci.manifest import Index, Manifest, parse
 from skiff.oci.platform import Platform, host
 from skiff.snapshots.overlay import OverlaySnapshotter
 
@@ -50,10 +53,9 @@ if TYPE_CHECKING:
     from skiff.images.layers import Layer
     from skiff.runtime.rootfs import RootMount
 
-# Imported where used: the layer machinery (tarfile, threads), GC and the
-# --change parser cost import time that ``skiff images`` should not pay.
+# Imported where used: image creation, unpacking (tarfile, threads) and GC
+# cost import time that ``skiff images`` should not pay.
 DEFAULT_ROOT = "/var/lib/skiff"
-EXTRACT_LABEL = "skiff.io/extract"  # = skiff.images.unpacker.EXTRACT_LABEL
 CONTAINER_LABEL = "skiff.io/container"
 
 
@@ -143,12 +145,12 @@ class ImageService:
         named, _ = self._lookup(ref)
         image_id = self.image_manifest(named[0].target).config.digest
         same = [n for n in self.store.list() if n.target.digest == named[0].target.digest
-                or self._image_id_of(n) == image_id]
+                or self.image_id_of(n) == image_id]
         return self._record(named[0].target, same or named)
 
     resolve = get
 
-    def _image_id_of(self, n: NamedImage) -> str:
+    def image_id_of(self, n: NamedImage) -> str:
         try:
             return self.image_manifest(n.target).config.digest
         except (SkiffError, OSError):
@@ -170,7 +172,7 @@ class ImageService:
         if hexpart and len(hexpart) <= 64 and all(c in "0123456789abcdef" for c in hexpart):
             matches: dict[str, list[NamedImage]] = {}
             for n in self.store.list():
-                iid = self._image_id_of(n)
+                iid = self.image_id_of(n)
                 if iid.removeprefix("sha256:").startswith(hexpart):
                     matches.setdefault(iid, []).append(n)
             if len(matches) == 1:
@@ -211,7 +213,7 @@ class ImageService:
         """
         named, by_id = self._lookup(ref)
         rec = self.get(ref)
-        all_names = [n for n in self.store.list() if self._image_id_of(n) == rec.id]
+        all_names = [n for n in self.store.list() if self.image_id_of(n) == rec.id]
         real = [n for n in all_names if not is_dangling_name(n.name)]
         if by_id and len(real) > 1 and not force:
             raise Conflict(f"unable to delete {rec.short_id} (must be forced) - image is referenced in "
@@ -238,97 +240,44 @@ class ImageService:
         return [i.name for i in self.snapshots.walk()
                 if i.kind.value == "active" and i.labels.get(CONTAINER_LABEL) and top and i.parent == top]
 
-    # --- creating images -------------------------------------------------------
+    # --- creating images (skiff.images.create) ---------------------------------------
 
     def create_image(self, config: dict[str, Any], layers: builtins.list[Descriptor], ref: str | None = None,
                      *, docker: bool = False, annotations: dict[str, str] | None = None) -> ImageRecord:
         """Store ``config`` and a manifest for ``layers``; name it ``ref`` (or leave it dangling)."""
-        cfg_bytes = canonical(config)
-        cfg_desc = Descriptor(mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG,
-                              self.content.write_blob(cfg_bytes), len(cfg_bytes))
-        m = Manifest(mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST, cfg_desc, tuple(layers),
-                     annotations or {})
-        body = m.to_bytes()
-        target = Descriptor(m.media_type, self.content.write_blob(body), len(body))
-        name = str(reference.parse_normalized(ref)) if ref else cfg_desc.digest
-        self.set_name(name, target)
-        return self.get(name if ref else cfg_desc.digest)
+        from skiff.images import create
+
+        return create.create_image(self, config, layers, ref, docker=docker, annotations=annotations)
 
     def import_tar(self, src: str | BinaryIO, ref: str | None = None, *,
                    changes: builtins.list[str] | tuple[str, ...] = (), message: str = "",
                    platform: Platform | None = None) -> ImageRecord:
         """A one-layer image from a plain rootfs tar (any compression): ``docker import``."""
-        from skiff.images.changes import apply_changes
+        from skiff.images import create
 
-        f = open(src, "rb") if isinstance(src, str) else src  # noqa: SIM115 - closed below
-        try:
-            with self.content.lease():
-                layer = self._ingest_new_layer(f)
-                plat = platform or self.platform
-                history = [{"created": rfc3339(), "created_by": "skiff import",
-                            **({"comment": message} if message else {})}]
-                cfg = new_config([layer.diff_id], run=apply_changes({}, changes), arch=plat.architecture,
-                                 os_name=plat.os, history=history)
-                if plat.variant:
-                    cfg["variant"] = plat.variant
-                return self.create_image(cfg, [layer.descriptor], ref)
-        finally:
-            if isinstance(src, str):
-                f.close()
-
-    def _ingest_new_layer(self, f: BinaryIO, parent: str = "") -> Layer:
-        """Unpack ``f`` on ``parent`` and store it; commit the snapshot under its chain ID."""
-        import uuid
-
-        from skiff.images.layers import ingest_layer
-
-        key = f"extract-{uuid.uuid4().hex[:12]}-import"
-        self.snapshots.prepare_dir(key, parent, labels={EXTRACT_LABEL: "1"})
-        try:
-            layer, _ = ingest_layer(f, self.content, self.snapshots.upper_dir(key), self.snapshots.lower_dirs(key),
-                                    self.compression, self.compression_level)
-            chain = layer.diff_id if not parent else _chain(parent, layer.diff_id)
-            try:
-                self.snapshots.commit(chain, key, labels={"skiff.io/diff-id": layer.diff_id,
-                                                          "skiff.io/blob": layer.descriptor.digest})
-            except AlreadyExists:
-                self.snapshots.remove(key)
-        except BaseException:
-            with contextlib.suppress(SkiffError, OSError):
-                self.snapshots.remove(key)
-            raise
-        return layer
+        return create.import_tar(self, src, ref, changes=changes, message=message, platform=platform)
 
     def add_layer(self, base: ImageRecord | None, tar: BinaryIO) -> Layer:
         """Store a layer tar meant to go on top of ``base`` (unpacked on the way): for builders."""
-        with self.content.lease():
-            parent = self.ensure_unpacked(base) if base else ""
-            return self._ingest_new_layer(tar, parent)
+        from skiff.images import create
+
+        return create.add_layer(self, base, tar)
 
     def diff(self, key: str, *, compression: str | None = None) -> Layer:
         """The changes of active snapshot ``key`` as a new layer blob (``docker commit``/``diff``)."""
-        from skiff.images.diff import write_diff
-        from skiff.images.layers import LayerWriter
+        from skiff.images import create
 
-        with self.content.lease():
-            lw = LayerWriter(self.content, compression or self.compression, self.compression_level)
-            try:
-                write_diff(self.snapshots.upper_dir(key), lw)
-            except BaseException:
-                lw.abort()
-                raise
-            return lw.close()
+        return create.diff(self, key, compression=compression)
 
     def commit(self, key: str, base: ImageRecord | str | None, ref: str | None = None, *,
                changes: builtins.list[str] | tuple[str, ...] = (), run_config: dict[str, Any] | None = None,
                author: str = "", message: str = "", created_by: str = "") -> ImageRecord:
         """A new image: ``base`` plus the changes of container snapshot ``key``."""
+        from skiff.images import create
+
         parent = self.get(base) if isinstance(base, str) else base
-        with self.content.lease():
-            layer = self.diff(key)
-            return self.create_image_from(parent, [layer], ref, changes=changes, run_config=run_config,
-                                          author=author, history=[{"created_by": created_by, "comment": message,
-                                                                   "author": author}])
+        return create.commit(self, key, parent, ref, changes=changes, run_config=run_config, author=author,
+                             message=message, created_by=created_by)
 
     def create_image_from(self, base: ImageRecord | None, layers: builtins.list[Layer], ref: str | None = None, *,
                           changes: builtins.list[str] | tuple[str, ...] = (), run_config: dict[str, Any] | None = None,
@@ -339,27 +288,10 @@ class ImageService:
         ``history`` has one entry per new layer; ``empty_history`` entries
         (config-only build steps) are appended with ``empty_layer: true``.
         """
-        from skiff.images.changes import apply_changes
+        from skiff.images import create
 
-        base_cfg = json.loads(json.dumps(base.config)) if base else None
-        run = run_config if run_config is not None else (base.run_config if base else {})
-        run = apply_changes(run, changes)
-        now = rfc3339()
-        hist = list(base_cfg.get("history") or []) if base_cfg else []
-        for i, _layer in enumerate(layers):
-            h = dict((history or [{}] * len(layers))[i] if history and i < len(history) else {})
-            hist.append({"created": now, **{k: v for k, v in h.items() if v}})
-        for h in empty_history or []:
-            hist.append({"created": now, **{k: v for k, v in h.items() if v}, "empty_layer": True})
-        diff_ids = (base.diff_ids if base else []) + [layer.diff_id for layer in layers]
-        plat = Platform(base_cfg.get("os", "linux"), base_cfg.get("architecture", ""), base_cfg.get("variant", "")) \
-            if base_cfg else self.platform
-        cfg = new_config(diff_ids, run=run, arch=plat.architecture or self.platform.architecture,
-                         os_name=plat.os, history=hist, created=now, author=author)
-        if plat.variant:
-            cfg["variant"] = plat.variant
-        descs = list(base.layers if base else []) + [layer.descriptor for layer in layers]
-        return self.create_image(cfg, descs, ref)
+        return create.create_image_from(self, base, layers, ref, changes=changes, run_config=run_config,
+                                        history=history, author=author, empty_history=empty_history)
 
     # --- snapshots for containers ------------------------------------------------
 
@@ -426,67 +358,24 @@ class ImageService:
 
         return load(self, src, unpack=unpack)
 
-    # --- garbage collection ----------------------------------------------------------
+    # --- garbage collection (skiff.images.gc) -----------------------------------------
 
     def gc(self) -> GcResult:
         """Delete blobs and snapshots no image name or container reaches."""
-        from skiff.content.gc import garbage
+        from skiff.images import gc
 
-        with self.content.gc_lock():
-            roots = [n.target.digest for n in self.store.list()]
-            blobs = garbage((i.digest for i in self.content.walk()), roots, self._children)
-            freed = 0
-            for b in blobs:
-                with contextlib.suppress(NotFound):
-                    freed += self.content.info(b).size
-                    self.content.delete(b)
-                self._docs.pop(b, None)
-                self._docs.pop("config:" + b, None)
-            snaps = self._gc_snapshots(roots)
-            for ing in self.content.ingests():
-                self.content.abort(ing.ref)
-        return GcResult(blobs, freed, snaps)
-
-    def _children(self, digest: str) -> builtins.list[str]:
-        try:
-            m = self.manifest(digest)
-        except (Invalid, SkiffError):
-            return []
-        if isinstance(m, Index):
-            return [d.digest for d in m.manifests]
-        return [m.config.digest, *(d.digest for d in m.layers)]
-
-    def _gc_snapshots(self, roots: builtins.list[str]) -> builtins.list[str]:
-        from skiff.content.gc import garbage
-
-        infos = {i.name: i for i in self.snapshots.walk()}
-        keep_roots = [i.name for i in infos.values() if i.kind.value != "committed" and not i.labels.get(EXTRACT_LABEL)]
-        for r in roots:
-            with contextlib.suppress(SkiffError, OSError):
-                m = self.image_manifest(Descriptor(mt.OCI_MANIFEST, r, 0))
-                ids = ImageConfig(self.config(m.config.digest)).chain_ids
-                if ids:
-                    keep_roots.append(ids[-1])
-        dead = garbage(infos, keep_roots, lambda n: [infos[n].parent] if n in infos and infos[n].parent else [])
-        removed = []
-        # children before parents: remove in order of decreasing depth
-        depth = {n: _depth(infos, n) for n in dead}
-        for name in sorted(dead, key=lambda n: -depth[n]):
-            with contextlib.suppress(NotFound, FailedPrecondition):
-                self.snapshots.remove(name)
-                removed.append(name)
-        return removed
+        return gc.collect(self)
 
     def prune(self, *, all: bool = False) -> tuple[builtins.list[str], GcResult]:
         """Remove dangling images (``all``: every image no container uses); then GC."""
-        removed: builtins.list[str] = []
-        for rec in self.list():
-            dangling = not rec.names
-            if (dangling or all) and not self.containers_using(rec):
-                for n in [n for n in self.store.list() if self._image_id_of(n) == rec.id]:
-                    self.store.delete(n.name)
-                removed.append(rec.id)
-        return removed, self.gc()
+        from skiff.images import gc
+
+        return gc.prune(self, all=all)
+
+    def forget_docs(self, digest: str) -> None:
+        """Drop a deleted blob from the parsed-document cache."""
+        self._docs.pop(digest, None)
+        self._docs.pop("config:" + digest, None)
 
     # --- inspect -------------------------------------------------------------------
 
@@ -516,20 +405,6 @@ class ImageService:
 
     def history(self, ref: str) -> builtins.list[dict[str, Any]]:
         return list(self.get(ref).config.get("history") or [])
-
-
-def _chain(parent_chain: str, diff_id: str) -> str:
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(f"{parent_chain} {diff_id}".encode()).hexdigest()
-
-
-def _depth(infos: dict[str, Any], name: str) -> int:
-    d = 0
-    while name in infos and infos[name].parent:
-        name = infos[name].parent
-        d += 1
-    return d
 
 
 __all__ = ["DEFAULT_ROOT", "GcResult", "ImageService"]
