@@ -84,7 +84,6 @@ def test_push_pull_shortcuts(sk: Any, busybox_tar: str, registry: RegistryProc) 
 
 
 def test_main_dispatches_image_verbs_without_click(state_root: str, capsys: pytest.CaptureFixture[str]) -> None:
-
     from skiff.cli.main import main
 
     assert main(["images", "--root", state_root, "-q"]) == 0

@@ -70,7 +70,8 @@ def test_chain_mounts_order(sn: OverlaySnapshotter) -> None:
         sn.prepare(f"k{i}", parent)
         sn.commit(f"l{i}", f"k{i}")
         parent = f"l{i}"
-    lowers = sn.lower_dirs(sn.prepare("top", "l2") and "top")
+    sn.prepare("top", "l2")
+    lowers = sn.lower_dirs("top")
     assert lowers == [sn.upper_dir("l2"), sn.upper_dir("l1"), sn.upper_dir("l0")]  # nearest first
     v = sn.view("v", "l2")
     assert v[0].type == "overlay" and v[0].options[0] == "lowerdir=" + ":".join(lowers)
