@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from skiff.errors import Invalid, NotFound, Unavailable
 from skiff.oci import mediatypes as mt
@@ -143,9 +143,10 @@ class Registry:
     async def request(self, method: str, path_or_url: str, scopes: list[str], headers: dict[str, str] | None = None,
                       body: Body = None) -> Response:
         """An authenticated request; one retry after a 401 with a fresh challenge."""
+        foreign = "://" in path_or_url and urlsplit(path_or_url).netloc != self.host
         for attempt in range(2):
             hdrs = dict(headers or {})
-            auth = await self._authorization(scopes)
+            auth = "" if foreign else await self._authorization(scopes)  # never hand credentials elsewhere
             if auth:
                 hdrs["Authorization"] = auth
             r = await self._send(method, path_or_url, hdrs, body)
