@@ -6,9 +6,10 @@ PYTHON := /usr/bin/python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 APT_PACKAGES := python3 python3-venv python3-dev gcc make busybox-static runc crun \
-	libseccomp2 iproute2 util-linux procps nftables etcd-server etcd-client openssl
+	libseccomp2 iproute2 util-linux procps nftables etcd-server etcd-client openssl \
+	docker-registry podman skopeo apache2-utils
 
-.PHONY: all apt setup demo test lint typecheck unit bench bench-apiserver schema proto clean
+.PHONY: all apt setup demo test lint typecheck unit bench bench-apiserver bench-images schema proto clean
 
 all: test
 
@@ -53,6 +54,9 @@ schema: setup
 
 proto: setup
 	$(VENV)/bin/python tools/gen_proto_tables.py
+
+bench-images: setup
+	$(VENV)/bin/python benchmarks/images.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

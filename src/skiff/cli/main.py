@@ -1,13 +1,18 @@
 """The ``skiff`` command.
 
 ``skiff runtime ...`` is dispatched straight to the runc-compatible runtime
-CLI (argparse, minimal imports: it is timed against runc). Every other verb
+CLI (argparse, minimal imports: it is timed against runc), and the image
+verbs (``image``, ``pull``, ``push``, ``images``, ``save``, ``load``, …) to
+``skiff.cli.image`` the same way (timed against podman). Every other verb
 goes to the click application in ``skiff.cli.app``, imported only then.
 """
 
 from __future__ import annotations
 
 import sys
+
+_IMAGE_VERBS = frozenset({"image", "pull", "push", "images", "rmi", "tag", "save", "load", "import", "login",
+                          "logout"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         from skiff.cli.runtime import main as runtime_main
 
         return runtime_main(args[1:])
+    if args[:1] and args[0] in _IMAGE_VERBS:
+        from skiff.cli.image import main as image_main
+
+        return image_main(args)
     from skiff.cli.app import cli
 
     return int(cli.main(args=args, prog_name="skiff", standalone_mode=True) or 0)

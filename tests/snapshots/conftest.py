@@ -1,0 +1,3 @@
+"""Shared fixtures: see ``tests.imagekit``."""
+
+from tests.imagekit import *  # noqa: F403
