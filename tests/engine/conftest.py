@@ -30,9 +30,23 @@ TAG = str(os.getpid() % 100000)
 def test_network_manager(base: str) -> NetworkManager:
     """Private names, so engine tests run beside a real daemon and the network tests:
     bridge ``ske<pid>``, user bridges ``be-<id>``, table ``skiffeng<pid>``, 10.252.0.0/16."""
+    _remove_stale_test_bridges()
     return NetworkManager(os.path.join(base, "net-state"), os.path.join(base, "run"), default_bridge=f"ske{TAG}",
-                          default_subnet="10.252.0.0/24", firewall_table=f"skiffeng{TAG}", bridge_prefix="be-",
-                          user_pool=tuple(f"10.252.{i}.0/24" for i in range(64, 96)))
+                          default_pool=tuple(f"10.252.{i}.0/24" for i in range(0, 64)),
+                          firewall_table=f"skiffeng{TAG}", bridge_prefix="be-",
+                          user_pool=tuple(f"10.252.{i}.0/24" for i in range(64, 128)))
+
+
+def _remove_stale_test_bridges() -> None:
+    """Bridges a killed earlier test session left behind (``ske<pid>`` of a dead pid):
+    their routes would shadow ours."""
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name = line.split(": ")[1].split("@")[0]
+        if not (name.startswith("ske") and name[3:].isdigit()) or name == f"ske{TAG}":
+            continue
+        if not any(os.path.exists(f"/proc/{pid}") for pid in range(int(name[3:]), 4 * 10**6, 100000)):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
 
 
 class RunningDaemon:
