@@ -106,7 +106,8 @@ class BuildContext:
         if cleaned == ".":
             return [""]
         if not any(c in cleaned for c in "*?["):
-            return [cleaned] if os.path.lexists(self.resolve(cleaned, follow=False)) else []
+            found = os.path.exists(self.resolve(cleaned)) and not self.ignored(cleaned)
+            return [cleaned] if found else []
         matches = [""]
         for part in cleaned.split("/"):
             nxt = []

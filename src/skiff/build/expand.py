@@ -64,7 +64,8 @@ class _Words:
             self.add_raw(ch)
 
     def add_raw(self, s: str) -> None:
-        self.buf.append(s)
+        if s:
+            self.buf.append(s)
         self.in_word = True
 
     def add_string(self, s: str) -> None:
@@ -236,6 +237,8 @@ class _Scan:
             raise _LexError("syntax error: bad substitution")
         name = self.name()
         ch = self.next()
+        if not ch:
+            raise _LexError("syntax error: missing '}'")
         if ch == "}":
             value, found = self.getenv(name)
             if not found and self.lx.skip_unset:
