@@ -301,8 +301,10 @@ class DirStore:
 
     def register_api(self, router: Any, daemon: Any) -> None:
         from skiff.build import dirstore_api
+        from skiff.engine.docker_api import build
 
         dirstore_api.register(router, daemon, self)
+        build.register(router, daemon)
 
 
 def _arch() -> str:

@@ -36,10 +36,10 @@ def inspect(store: DirStore, ref: str) -> dict[str, Any]:
     cfg = info.config
     return {
         "Id": info.id, "RepoTags": list(rec.repo_tags), "RepoDigests": [], "Parent": "", "Comment": "",
-        "Created": cfg.get("created", ""), "DockerVersion": "", "Author": cfg.get("author", ""),
+        "Created": cfg.get("created") or "1970-01-01T00:00:00Z", "DockerVersion": "", "Author": cfg.get("author", ""),
         "Config": cfg.get("config") or {}, "Architecture": cfg.get("architecture", ""), "Os": cfg.get("os", ""),
         "Size": rec.size, "GraphDriver": {"Name": "overlay2", "Data": None},
-        "RootFS": {"Type": "layers", "Layers": info.diff_ids}, "Metadata": {"LastTagTime": ""},
+        "RootFS": {"Type": "layers", "Layers": info.diff_ids}, "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }
 
 
