@@ -16,21 +16,20 @@ directory, through ``..`` or through a symlink unpacked earlier.
 
 from __future__ import annotations
 
-import bz2
 import fnmatch
-import gzip
-import lzma
 import os
 import shutil
 import stat
-import tarfile
 import tempfile
 from collections.abc import Iterator
-from typing import IO, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from skiff.build.dockerignore import PatternMatcher, clean, read_patterns
 from skiff.errors import Invalid, NotFound
 from skiff.runtime.paths import secure_join
+
+if TYPE_CHECKING:
+    import tarfile
 
 
 class Entry(NamedTuple):
@@ -154,6 +153,10 @@ class BuildContext:
 
 
 def _decompressor(head: bytes, stream: IO[bytes]) -> IO[bytes]:
+    import bz2
+    import gzip
+    import lzma
+
     if head.startswith(b"\x1f\x8b"):
         return gzip.GzipFile(fileobj=stream)  # type: ignore[return-value]
     if head.startswith(b"BZh"):
@@ -190,6 +193,8 @@ def unpack(stream: IO[bytes], dest: str) -> None:
     if not peek.head:
         return
     src = _decompressor(peek.head, peek)  # type: ignore[arg-type]
+    import tarfile
+
     root = os.path.realpath(dest)
     with tarfile.open(fileobj=src, mode="r|") as tar:
         for member in tar:

@@ -33,7 +33,6 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
-from skiff.build import layerdiff
 from skiff.build.cachekey import canonical, chain_id, chain_ids
 from skiff.build.store import ImageInfo, Layer, Snapshot
 from skiff.engine.images import ImageRecord
@@ -181,6 +180,8 @@ class DirStore:
     def commit(self, key: str, parent: str) -> Layer | None:
         base = self._active(key)
         upper = os.path.join(base, "fs")
+        from skiff.build import layerdiff
+
         try:
             if layerdiff.is_empty(upper):
                 return None
@@ -251,6 +252,8 @@ class DirStore:
 
     def import_rootfs(self, name: str, rootfs: str, config: dict[str, Any] | None = None) -> str:
         """A one-layer image from a directory (how the offline busybox base is made)."""
+        from skiff.build import layerdiff
+
         tmp = os.path.join(self.root, "tmp", f"import-{os.getpid()}.tar")
         with open(tmp, "wb") as f:
             tar = layerdiff.write_layer(rootfs, f)

@@ -28,7 +28,6 @@ import copy
 import hashlib
 import json
 import os
-import platform as platform_mod
 import secrets
 import shutil
 import tempfile
@@ -44,17 +43,14 @@ from skiff.build.context import BuildContext
 from skiff.build.expand import Lexer, env_map
 from skiff.build.instparse import ParsedDockerfile, parse_trigger
 from skiff.build.mounts import parse_mount
-from skiff.build.mountview import mounted, view
 from skiff.build.progress import NullReporter, Reporter, StepError
-from skiff.build.runner import run_spec
 from skiff.build.stages import plan, resolve_ref
 from skiff.build.store import ImageInfo, LayerStore, Runner, Snapshot
 from skiff.errors import Invalid, NotFound, SkiffError
-from skiff.oci.defaults import DEFAULT_ENV
-from skiff.oci.runtime_spec import Spec
 from skiff.runtime.paths import secure_join
 
 EPOCH = "1970-01-01T00:00:00Z"
+DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
 
 
 class BuildOptions(NamedTuple):
@@ -99,7 +95,7 @@ def now() -> str:
 
 
 def arch() -> str:
-    m = platform_mod.machine()
+    m = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(m, m)
 
 
@@ -331,6 +327,8 @@ class _Build:
         user = cfg.get("User") or ""
 
         async def work(snap: Snapshot) -> None:
+            from skiff.build.mountview import mounted
+
             with mounted(snap.mounts, self.scratch) as root:
                 owner = steps.resolve_ids(user, root)[:2] if steps.needs_lookup(user) else (0, 0)
                 target = secure_join(root, path)
@@ -376,6 +374,10 @@ class _Build:
     async def _run_container(self, st: StageState, inst: ins.Run, snap: Snapshot, argv: list[str],
                              args: dict[str, str], proxies: dict[str, str], extra: list[dict[str, Any]],
                              sources: dict[str, list[str]]) -> None:
+        from skiff.build.mountview import view
+        from skiff.build.runner import run_spec
+        from skiff.oci.runtime_spec import Spec
+
         cfg = st.run
         user = cfg.get("User") or ""
         lowers = self.store.layer_dirs(st.chain)
@@ -408,6 +410,8 @@ class _Build:
         dest = fileops.dest_path(inst.dest, st.run.get("WorkingDir") or "/")
         chmod = fileops.parse_chmod(inst.chmod)
         from_ = inst.from_ if isinstance(inst, ins.Copy) else ""
+        from skiff.build.mountview import mounted, view
+
         with contextlib.ExitStack() as stack:
             ctx = self.ctx
             if from_:

@@ -26,7 +26,6 @@ import os
 import posixpath
 import shutil
 import stat
-import tarfile
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -224,6 +223,8 @@ def apply(root: str, items: Iterable[Item], opts: Options) -> None:
 
 def extract_archive(root: str, archive: str, dest: str, opts: Options) -> None:
     """ADD's auto-extraction: members land under ``dest``, resolved inside ``root``."""
+    import tarfile
+
     with tarfile.open(archive, "r:*") as tar:
         for m in tar:
             name = posixpath.normpath("/" + m.name).lstrip("/")

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skiff.build.store import OutputCallback
-from skiff.oci.defaults import default_spec
-from skiff.oci.runtime_spec import Spec
-from skiff.runtime import Runtime
-from skiff.runtime.rootfs import RootMount
+
+if TYPE_CHECKING:
+    from skiff.oci.runtime_spec import Spec
+    from skiff.runtime import Runtime
+    from skiff.runtime.rootfs import RootMount
 
 HOST_FILES = ("/etc/resolv.conf", "/etc/hosts")
 
@@ -34,6 +35,8 @@ def run_spec(args: list[str], *, env: list[str], cwd: str, uid: int, gid: int, g
              mounts: list[dict[str, Any]] | None = None, hostname: str = "buildkitsandbox",
              cgroups_path: str = "", host_network: bool = True) -> dict[str, Any]:
     """The OCI spec of one RUN container (Docker defaults, host network)."""
+    from skiff.oci.defaults import default_spec
+
     spec = default_spec(args=args, rootfs="rootfs", hostname=hostname)
     proc = spec["process"]
     proc["env"] = list(env)
@@ -60,9 +63,19 @@ class RuntimeRunner:
     """``Runner`` on :class:`skiff.runtime.Runtime`; state under ``runtime_root``."""
 
     def __init__(self, runtime_root: str, bundle_dir: str) -> None:
-        self.runtime = Runtime(runtime_root)
+        self.runtime_root = runtime_root
         self.bundle_dir = bundle_dir
-        os.makedirs(os.path.join(bundle_dir, "rootfs"), exist_ok=True)
+        self._runtime: Runtime | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        """Created on the first RUN (a fully cached build never loads the runtime)."""
+        if self._runtime is None:
+            from skiff.runtime import Runtime
+
+            os.makedirs(os.path.join(self.bundle_dir, "rootfs"), exist_ok=True)
+            self._runtime = Runtime(self.runtime_root)
+        return self._runtime
 
     async def run(self, container_id: str, spec: Spec, root_mounts: tuple[RootMount, ...],
                   output: OutputCallback) -> int:

@@ -14,13 +14,10 @@ afterwards, as BuildKit does, so they never show up in the image.
 
 from __future__ import annotations
 
-import email.utils
 import os
 import posixpath
 import shutil
 import tempfile
-import urllib.parse
-import urllib.request
 from typing import Any, NamedTuple
 
 from skiff.build import dispatch, fileops
@@ -28,7 +25,6 @@ from skiff.build import instructions as ins
 from skiff.build.context import BuildContext
 from skiff.build.mounts import Mount, parse_mount
 from skiff.build.parser import chomp, parse_heredoc
-from skiff.engine.users import resolve_user
 from skiff.errors import Invalid
 from skiff.runtime.paths import secure_join
 
@@ -76,6 +72,8 @@ def resolve_ids(spec: str, root: str | None) -> tuple[int, int, tuple[int, ...]]
     if root is None:
         user, _, group = spec.partition(":")
         return int(user or 0), int(group or 0), ()
+    from skiff.engine.users import resolve_user
+
     ids = resolve_user(spec, _read(root, "/etc/passwd"), _read(root, "/etc/group"))
     return ids.uid, ids.gid, ids.additional_gids
 
@@ -166,6 +164,10 @@ def remove_stubs(upper: str, lowers: list[str], destinations: list[str]) -> None
 
 def download(url: str, dest_dir: str) -> tuple[str, str, float | None]:
     """ADD <url>: (host file, file name, mtime from Last-Modified)."""
+    import email.utils
+    import urllib.parse
+    import urllib.request
+
     name = posixpath.basename(urllib.parse.urlparse(url).path) or "__unnamed__"
     path = os.path.join(dest_dir, name)
     try:

@@ -18,9 +18,10 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 def _register() -> None:
-    from skiff.cli import containers
+    from skiff.cli import build, containers
 
     containers.register(cli)
+    build.register(cli)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,

@@ -1,0 +1,176 @@
+"""``skiff build``: build an image from a Dockerfile, in this process.
+
+Like podman and buildah (and unlike ``docker build``), the build runs in
+the CLI process itself against the local image store under ``--root``
+(default ``/var/lib/skiff/images``): no daemon round trip, no context upload —
+the context directory is read in place. RUN steps are real containers
+started with ``skiff.runtime`` (state under ``--run-root``), sharing the
+host's network namespace. Steps are shown as they run, with their timings
+(rich); ``-q`` prints only the image ID.
+
+Offline bootstrap: when the Dockerfile needs ``busybox`` and the store has
+none, it is imported from the host's static busybox (``busybox-static``),
+as ``skiff demo`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+DEFAULT_ROOT = "/var/lib/skiff/images"
+DEFAULT_RUN_ROOT = "/run/skiff/build"
+
+
+class RichReporter:
+    """Step lines with timings; RUN output indented under its step."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.current: dict[str, str] = {}
+        self.hits: set[str] = set()
+
+    def step(self, stage: str, number: int, total: int, text: str) -> None:
+        self.current[stage] = f"[bold cyan][{number}/{total}][/] [dim]{stage}[/] {_esc(text)}"
+        self.hits.discard(stage)
+        self.console.print(self.current[stage], highlight=False)
+
+    def cached(self, stage: str) -> None:
+        self.hits.add(stage)
+
+    def running(self, stage: str, container_id: str) -> None:
+        pass
+
+    def output(self, stage: str, stream: int, data: bytes) -> None:
+        style = "red" if stream == 2 else "dim"
+        for line in data.decode(errors="replace").splitlines():
+            self.console.print(f"    [{style}]{_esc(line)}[/]", highlight=False)
+
+    def removed(self, stage: str, container_id: str) -> None:
+        pass
+
+    def step_done(self, stage: str, image_id: str, seconds: float) -> None:
+        how = "[yellow]cached[/]" if stage in self.hits else "[green]done[/]"
+        self.console.print(f"    {how} {seconds:.2f}s [dim]{image_id[7:19]}[/]", highlight=False)
+
+    def message(self, text: str) -> None:
+        self.console.print(_esc(text), highlight=False)
+
+
+def _esc(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+def _pairs(items: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            value = os.environ.get(key, "") if what == "build-arg" else ""
+            if what == "build-arg" and key not in os.environ:
+                continue
+        out[key] = value
+    return out
+
+
+def _ensure_busybox(store: Any, text: str) -> None:
+    from skiff.errors import NotFound
+
+    if "busybox" not in text:
+        return
+    try:
+        store.resolve_image("busybox")
+    except NotFound:
+        import tempfile
+
+        from skiff.busybox import BUSYBOX, build_rootfs
+
+        if os.path.exists(BUSYBOX):
+            with tempfile.TemporaryDirectory() as tmp:
+                store.import_rootfs("busybox", build_rootfs(os.path.join(tmp, "rootfs")))
+
+
+def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: str, build_args: dict[str, str],
+              labels: dict[str, str], no_cache: bool, quiet: bool, root: str, run_root: str) -> int:
+    import asyncio
+
+    from skiff.build.context import BuildContext
+    from skiff.build.dirstore import DirStore
+    from skiff.build.executor import Builder, BuildOptions
+    from skiff.build.instparse import parse_dockerfile
+    from skiff.build.progress import NullReporter, StepError
+    from skiff.build.runner import RuntimeRunner
+    from skiff.errors import SkiffError
+
+    df_path = dockerfile or os.path.join(path, "Dockerfile")
+    try:
+        with open(df_path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        click.echo(f"error: cannot read {df_path}: {e.strerror}", err=True)
+        return 1
+    console = None
+    if not quiet:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+    started = time.monotonic()
+    store = DirStore(root)
+    try:
+        df = parse_dockerfile(text, os.path.basename(df_path))
+        _ensure_busybox(store, text)
+        reporter = RichReporter(console) if console else NullReporter()
+        builder = Builder(store, RuntimeRunner(os.path.join(run_root, "runtime"), os.path.join(run_root, "bundle")),
+                          os.path.join(run_root, "work"), reporter)
+        opts = BuildOptions(tags=tuple(t if ":" in t.rsplit("/", 1)[-1] else t + ":latest" for t in tags),
+                            target=target, build_args=build_args, labels=labels, no_cache=no_cache,
+                            filename=os.path.basename(df_path))
+        with BuildContext(path) as ctx:
+            result = asyncio.run(builder.build(df, ctx, opts))
+    except StepError as e:
+        click.echo(f"error: {e.location}: {e.message}", err=True)
+        return e.code or 1
+    except SkiffError as e:
+        click.echo(f"error: {e.message}", err=True)
+        return 1
+    if console is None:
+        click.echo(result.image_id)
+        return 0
+    for w in result.warnings:
+        console.print(f"[yellow]{_esc(w)}[/]")
+    took = time.monotonic() - started
+    console.print(f"[bold green]Built[/] {result.image_id[7:19]} in {took:.2f}s", highlight=False)
+    for t in result.tags:
+        console.print(f"[bold green]Tagged[/] {t}", highlight=False)
+    return 0
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False))
+@click.option("-f", "--file", "dockerfile", help="Dockerfile (default PATH/Dockerfile)")
+@click.option("-t", "--tag", "tags", multiple=True, help="name[:tag] for the image (repeatable)")
+@click.option("--target", default="", help="build up to this stage")
+@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE build argument (repeatable)")
+@click.option("--label", "labels", multiple=True, help="KEY=VALUE label for the image (repeatable)")
+@click.option("--no-cache", is_flag=True, help="do not use the layer cache")
+@click.option("-q", "--quiet", is_flag=True, help="print only the image ID")
+@click.option("--platform", default="", help="accepted for linux/<this arch> only")
+@click.option("--root", default=DEFAULT_ROOT, envvar="SKIFF_IMAGES_ROOT", show_default=True,
+              help="image store directory")
+@click.option("--run-root", default=DEFAULT_RUN_ROOT, show_default=True, help="runtime state for RUN steps")
+def command(path: str, dockerfile: str | None, tags: tuple[str, ...], target: str, build_args: tuple[str, ...],
+            labels: tuple[str, ...], no_cache: bool, quiet: bool, platform: str, root: str, run_root: str) -> None:
+    """Build an image from a Dockerfile (in this process, like podman build)."""
+    if platform and platform.split("/")[0] != "linux":
+        click.echo(f"error: cannot build for {platform}", err=True)
+        sys.exit(1)
+    sys.exit(run_build(path, dockerfile, tags, target, _pairs(build_args, "build-arg"),
+                       _pairs(labels, "label"), no_cache, quiet, root, run_root))
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(command, "build")
