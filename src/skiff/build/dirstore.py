@@ -31,13 +31,15 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skiff.build.cachekey import canonical, chain_id, chain_ids
 from skiff.build.store import ImageInfo, Layer, Snapshot
-from skiff.engine.images import ImageRecord
 from skiff.errors import NotFound
-from skiff.runtime.rootfs import RootMount
+
+if TYPE_CHECKING:
+    from skiff.engine.images import ImageRecord
+    from skiff.runtime.rootfs import RootMount
 
 LAYER_MEDIA = "application/vnd.oci.image.layer.v1.tar"
 CONFIG_MEDIA = "application/vnd.oci.image.config.v1+json"
@@ -172,6 +174,8 @@ class DirStore:
 
     @staticmethod
     def mounts_for(lowers: list[str], upper: str, work: str) -> tuple[RootMount, ...]:
+        from skiff.runtime.rootfs import RootMount
+
         if not lowers:
             return (RootMount("bind", upper, ("rbind", "rw")),)
         return (RootMount("overlay", "overlay",
@@ -275,6 +279,8 @@ class DirStore:
         return self.record(self.resolve_image(ref))
 
     def record(self, info: ImageInfo) -> ImageRecord:
+        from skiff.engine.images import ImageRecord
+
         size = sum(os.path.getsize(self.blob_path(d)) for d in info.diff_ids if os.path.exists(self.blob_path(d)))
         return ImageRecord(info.id, tuple(self.tags_of(info.id)), info.config, size)
 

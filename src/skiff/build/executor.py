@@ -410,20 +410,22 @@ class _Build:
         dest = fileops.dest_path(inst.dest, st.run.get("WorkingDir") or "/")
         chmod = fileops.parse_chmod(inst.chmod)
         from_ = inst.from_ if isinstance(inst, ins.Copy) else ""
-        from skiff.build.mountview import mounted, view
-
         with contextlib.ExitStack() as stack:
             ctx = self.ctx
             if from_:
+                from skiff.build.mountview import view
+
                 layers = await self._layers_of(stage, from_)
                 ctx = BuildContext(stack.enter_context(view(layers, self.scratch)), [])
             items = await asyncio.to_thread(steps.plan_files, inst, ctx, dest, self.scratch)
-            content = await asyncio.to_thread(fileops.digest, items, fileops.Options(chmod=chmod))
+            content = await asyncio.to_thread(fileops.digest, items, fileops.Options(chmod=chmod), self.store)
             label = "file" if len(items) == 1 and items[0].kind in ("file", "data") else "dir"
             created_by = f"/bin/sh -c {dispatch.NOP}{inst.name} {label}:{content.removeprefix('sha256:')} in {dest} "
 
             async def work(snap: Snapshot) -> None:
                 def write() -> None:
+                    from skiff.build.mountview import mounted
+
                     with mounted(snap.mounts, self.scratch) as root:
                         owner = steps.chown_ids(inst.chown, root)
                         fileops.apply(root, items, fileops.Options(chown=owner, chmod=chmod))

@@ -26,8 +26,9 @@ import os
 import posixpath
 import shutil
 import stat
+import time
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from skiff.build.cachekey import SourceFile, sources_digest
 from skiff.build.context import BuildContext
@@ -143,13 +144,44 @@ def file_digest(path: str) -> str:
     return h.hexdigest()
 
 
-def digest(items: Iterable[Item], opts: Options, digests: dict[str, str] | None = None) -> str:
-    """The content digest of a planned copy (``digests``: precomputed file digests by host path)."""
+class DigestCache(Protocol):
+    def cache_get(self, key: str) -> str | None: ...
+
+    def cache_put(self, key: str, value: str) -> None: ...
+
+
+BIG_FILE = 256 << 10  # below this, hashing is cheaper than a cache lookup
+RACY = 2.0  # seconds: a file changed this recently may change again within the same timestamp tick
+
+
+def cached_file_digest(path: str, cache: DigestCache | None) -> tuple[str, int]:
+    """(sha256 hex, size) of a file, remembered by its stat identity for big files.
+
+    The key is (device, inode, size, mtime, ctime): any write changes ctime,
+    which no user can set, so an unchanged key means unchanged content. Like
+    git's "racily clean" rule, files changed in the last two seconds are
+    hashed but not remembered (a second write could land in the same tick).
+    """
+    st = os.stat(path)
+    if cache is None or st.st_size < BIG_FILE:
+        return file_digest(path), st.st_size
+    ident = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{path}"
+    key = "file-" + hashlib.sha256(ident.encode()).hexdigest()
+    hit = cache.cache_get(key)
+    if hit:
+        return hit, st.st_size
+    value = file_digest(path)
+    if time.time() - max(st.st_mtime, st.st_ctime) > RACY:
+        cache.cache_put(key, value)
+    return value, st.st_size
+
+
+def digest(items: Iterable[Item], opts: Options, cache: DigestCache | None = None) -> str:
+    """The content digest of a planned copy (``cache`` remembers big files' digests)."""
     files = []
     for it in items:
         if it.kind == "file" or it.kind == "archive":
-            content = (digests or {}).get(it.src) or file_digest(it.src)
-            size = os.path.getsize(it.src)
+            content, size = cached_file_digest(it.src, cache)
         elif it.kind == "data":
             content, size = hashlib.sha256(it.data).hexdigest(), len(it.data)
         else:

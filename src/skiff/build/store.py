@@ -22,10 +22,11 @@ directories and tar files; ``skiff.build.runner.RuntimeRunner`` implements
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from skiff.oci.runtime_spec import Spec
-from skiff.runtime.rootfs import RootMount
+if TYPE_CHECKING:  # annotations only: importing them costs the cached build ~10 ms
+    from skiff.oci.runtime_spec import Spec
+    from skiff.runtime.rootfs import RootMount
 
 
 class ImageInfo(NamedTuple):

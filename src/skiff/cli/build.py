@@ -15,12 +15,14 @@ as ``skiff demo`` does.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
+if TYPE_CHECKING:
+    import click
 
 DEFAULT_ROOT = "/var/lib/skiff/images"
 DEFAULT_RUN_ROOT = "/run/skiff/build"
@@ -111,7 +113,7 @@ def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: 
         with open(df_path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        click.echo(f"error: cannot read {df_path}: {e.strerror}", err=True)
+        print(f"error: cannot read {df_path}: {e.strerror}", file=sys.stderr)
         return 1
     console = None
     if not quiet:
@@ -132,13 +134,13 @@ def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: 
         with BuildContext(path) as ctx:
             result = asyncio.run(builder.build(df, ctx, opts))
     except StepError as e:
-        click.echo(f"error: {e.location}: {e.message}", err=True)
+        print(f"error: {e.location}: {e.message}", file=sys.stderr)
         return e.code or 1
     except SkiffError as e:
-        click.echo(f"error: {e.message}", err=True)
+        print(f"error: {e.message}", file=sys.stderr)
         return 1
     if console is None:
-        click.echo(result.image_id)
+        print(result.image_id)
         return 0
     for w in result.warnings:
         console.print(f"[yellow]{_esc(w)}[/]")
@@ -149,28 +151,44 @@ def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: 
     return 0
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("path", default=".", type=click.Path(exists=True, file_okay=False))
-@click.option("-f", "--file", "dockerfile", help="Dockerfile (default PATH/Dockerfile)")
-@click.option("-t", "--tag", "tags", multiple=True, help="name[:tag] for the image (repeatable)")
-@click.option("--target", default="", help="build up to this stage")
-@click.option("--build-arg", "build_args", multiple=True, help="KEY=VALUE build argument (repeatable)")
-@click.option("--label", "labels", multiple=True, help="KEY=VALUE label for the image (repeatable)")
-@click.option("--no-cache", is_flag=True, help="do not use the layer cache")
-@click.option("-q", "--quiet", is_flag=True, help="print only the image ID")
-@click.option("--platform", default="", help="accepted for linux/<this arch> only")
-@click.option("--root", default=DEFAULT_ROOT, envvar="SKIFF_IMAGES_ROOT", show_default=True,
-              help="image store directory")
-@click.option("--run-root", default=DEFAULT_RUN_ROOT, show_default=True, help="runtime state for RUN steps")
-def command(path: str, dockerfile: str | None, tags: tuple[str, ...], target: str, build_args: tuple[str, ...],
-            labels: tuple[str, ...], no_cache: bool, quiet: bool, platform: str, root: str, run_root: str) -> None:
-    """Build an image from a Dockerfile (in this process, like podman build)."""
-    if platform and platform.split("/")[0] != "linux":
-        click.echo(f"error: cannot build for {platform}", err=True)
-        sys.exit(1)
-    sys.exit(run_build(path, dockerfile, tags, target, _pairs(build_args, "build-arg"),
-                       _pairs(labels, "label"), no_cache, quiet, root, run_root))
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="skiff build", description="Build an image from a Dockerfile "
+                                 "(in this process, like podman build).")
+    ap.add_argument("path", nargs="?", default=".", help="build context directory (default .)")
+    ap.add_argument("-f", "--file", dest="dockerfile", help="Dockerfile (default PATH/Dockerfile)")
+    ap.add_argument("-t", "--tag", dest="tags", action="append", default=[], help="name[:tag] (repeatable)")
+    ap.add_argument("--target", default="", help="build up to this stage")
+    ap.add_argument("--build-arg", dest="build_args", action="append", default=[],
+                    help="KEY=VALUE build argument (repeatable)")
+    ap.add_argument("--label", dest="labels", action="append", default=[], help="KEY=VALUE image label (repeatable)")
+    ap.add_argument("--no-cache", action="store_true", help="do not use the layer cache")
+    ap.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
+    ap.add_argument("--platform", default="", help="accepted for linux/<this arch> only")
+    ap.add_argument("--root", default=os.environ.get("SKIFF_IMAGES_ROOT", DEFAULT_ROOT),
+                    help=f"image store directory (default {DEFAULT_ROOT})")
+    ap.add_argument("--run-root", default=DEFAULT_RUN_ROOT, help=f"runtime state for RUN (default {DEFAULT_RUN_ROOT})")
+    return ap
+
+
+def main(argv: list[str]) -> int:
+    """``skiff build``: argparse, not click — like ``skiff runtime``, this path is timed (against podman)."""
+    a = parser().parse_args(argv)
+    if not os.path.isdir(a.path):
+        print(f"error: build context {a.path!r} is not a directory", file=sys.stderr)
+        return 1
+    if a.platform and a.platform.split("/")[0] != "linux":
+        print(f"error: cannot build for {a.platform}", file=sys.stderr)
+        return 1
+    return run_build(a.path, a.dockerfile, tuple(a.tags), a.target, _pairs(tuple(a.build_args), "build-arg"),
+                     _pairs(tuple(a.labels), "label"), a.no_cache, a.quiet, a.root, a.run_root)
 
 
 def register(cli: click.Group) -> None:
-    cli.add_command(command, "build")
+    import click
+
+    @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                   "help_option_names": []})
+    @click.pass_context
+    def build(ctx: click.Context) -> None:
+        """Build an image from a Dockerfile (see `skiff build --help`)."""
+        ctx.exit(main(ctx.args))

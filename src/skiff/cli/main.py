@@ -16,10 +16,10 @@ def main(argv: list[str] | None = None) -> int:
         from skiff.cli.runtime import main as runtime_main
 
         return runtime_main(args[1:])
-    if args[:1] == ["build"]:  # straight to the command: the cached build is timed against podman
-        from skiff.cli.build import command
+    if args[:1] == ["build"]:  # argparse too: the cached build is timed against podman
+        from skiff.cli.build import main as build_main
 
-        return int(command.main(args=args[1:], prog_name="skiff build", standalone_mode=True) or 0)
+        return build_main(args[1:])
     from skiff.cli.app import cli
 
     return int(cli.main(args=args, prog_name="skiff", standalone_mode=True) or 0)
