@@ -157,7 +157,7 @@ def _from(node: Node, flags: Flags, base: dict[str, object]) -> ins.From:
             raise _Err(f'invalid name for build stage: "{args[2]}", name can\'t start with a number or contain symbols')
     elif len(args) != 1:
         raise _Err("FROM requires either one or three arguments")
-    return ins.From(**base, base=args[0], stage_name=name, platform=flags.get("platform"))  # type: ignore[arg-type]
+    return ins.From(**base, base=args[0], stage_name=name, platform=flags.get("platform"))
 
 
 def _healthcheck(node: Node, flags: Flags, base: dict[str, object]) -> ins.Healthcheck:
@@ -168,7 +168,7 @@ def _healthcheck(node: Node, flags: Flags, base: dict[str, object]) -> ins.Healt
         if rest:
             raise _Err("HEALTHCHECK NONE takes no arguments")
         flags.parse()
-        return ins.Healthcheck(**base, test=("NONE",))  # type: ignore[arg-type]
+        return ins.Healthcheck(**base, test=("NONE",))
     flags.parse(interval="string", timeout="string", start_period="string", start_interval="string",
                 retries="string")
     if kind != "CMD":
@@ -183,7 +183,7 @@ def _healthcheck(node: Node, flags: Flags, base: dict[str, object]) -> ins.Healt
         raise _Err(f'strconv.ParseInt: parsing "{retries}": invalid syntax') from None
     if count < 0:
         raise _Err(f"--retries cannot be negative ({count})")
-    return ins.Healthcheck(**base, test=("CMD" if node.json else "CMD-SHELL", *cmd),  # type: ignore[arg-type]
+    return ins.Healthcheck(**base, test=("CMD" if node.json else "CMD-SHELL", *cmd),
                            interval=_interval(flags, "interval"), timeout=_interval(flags, "timeout"),
                            start_period=_interval(flags, "start-period"),
                            start_interval=_interval(flags, "start-interval"), retries=count)
@@ -201,7 +201,7 @@ def _onbuild(node: Node, flags: Flags, base: dict[str, object]) -> ins.Onbuild:
     expr = re.sub(r"(?i)^\s*ONBUILD\s*", "", node.original)
     for doc in node.heredocs:
         expr += "\n" + doc.content + doc.name
-    return ins.Onbuild(**base, expression=expr)  # type: ignore[arg-type]
+    return ins.Onbuild(**base, expression=expr)
 
 
 def _shell_like(node: Node, flags: Flags, base: dict[str, object]) -> ins.Instruction:
@@ -209,14 +209,14 @@ def _shell_like(node: Node, flags: Flags, base: dict[str, object]) -> ins.Instru
     kw = {**base, "cmd": cmd, "shell_form": shell_form, "heredocs": node.heredocs}
     if node.cmd == "run":
         flags.parse(mount="strings", network="string", security="string")
-        return ins.Run(**kw, mounts=flags.get_all("mount"), network=flags.get("network"),  # type: ignore[arg-type]
+        return ins.Run(**kw, mounts=flags.get_all("mount"), network=flags.get("network"),
                        security=flags.get("security"))
     flags.parse()
     if node.cmd == "cmd":
-        return ins.Cmd(**kw)  # type: ignore[arg-type]
+        return ins.Cmd(**kw)
     if not cmd:
         kw["cmd"] = ()
-    return ins.Entrypoint(**kw)  # type: ignore[arg-type]
+    return ins.Entrypoint(**kw)
 
 
 def _file(node: Node, flags: Flags, base: dict[str, object]) -> ins.Instruction:
@@ -230,8 +230,8 @@ def _file(node: Node, flags: Flags, base: dict[str, object]) -> ins.Instruction:
     kw = {**base, **_sources(node, name), "chown": flags.get("chown"), "chmod": flags.get("chmod"),
           "link": flags.flag("link"), "excludes": flags.get_all("exclude")}
     if node.cmd == "copy":
-        return ins.Copy(**kw, from_=flags.get("from"), parents=flags.flag("parents"))  # type: ignore[arg-type]
-    return ins.Add(**kw, checksum=flags.get("checksum"), keep_git_dir=flags.flag("keep-git-dir"),  # type: ignore[arg-type]
+        return ins.Copy(**kw, from_=flags.get("from"), parents=flags.flag("parents"))
+    return ins.Add(**kw, checksum=flags.get("checksum"), keep_git_dir=flags.flag("keep-git-dir"),
                    unpack=flags.flag("unpack") if flags.used("unpack") else None)
 
 
@@ -239,32 +239,32 @@ def _simple(node: Node, flags: Flags, base: dict[str, object]) -> ins.Instructio
     flags.parse()
     cmd = node.cmd
     if cmd == "env":
-        return ins.Env(**base, pairs=_kvs(node, "ENV"))  # type: ignore[arg-type]
+        return ins.Env(**base, pairs=_kvs(node, "ENV"))
     if cmd == "label":
-        return ins.Label(**base, pairs=_kvs(node, "LABEL"))  # type: ignore[arg-type]
+        return ins.Label(**base, pairs=_kvs(node, "LABEL"))
     if cmd == "maintainer":
-        return ins.Maintainer(**base, maintainer=_exactly_one(node, "MAINTAINER"))  # type: ignore[arg-type]
+        return ins.Maintainer(**base, maintainer=_exactly_one(node, "MAINTAINER"))
     if cmd == "workdir":
-        return ins.Workdir(**base, path=_exactly_one(node, "WORKDIR"))  # type: ignore[arg-type]
+        return ins.Workdir(**base, path=_exactly_one(node, "WORKDIR"))
     if cmd == "user":
-        return ins.User(**base, user=_exactly_one(node, "USER"))  # type: ignore[arg-type]
+        return ins.User(**base, user=_exactly_one(node, "USER"))
     if cmd == "stopsignal":
-        return ins.StopSignal(**base, signal=_exactly_one(node, "STOPSIGNAL"))  # type: ignore[arg-type]
+        return ins.StopSignal(**base, signal=_exactly_one(node, "STOPSIGNAL"))
     if cmd == "expose":
         _at_least_one(node, "EXPOSE")
-        return ins.Expose(**base, ports=tuple(sorted(node.args)))  # type: ignore[arg-type]
+        return ins.Expose(**base, ports=tuple(sorted(node.args)))
     if cmd == "volume":
         _at_least_one(node, "VOLUME")
         vols = tuple(v.strip() for v in node.args)
         if any(not v for v in vols):
             raise _Err("VOLUME specified can not be an empty string")
-        return ins.Volume(**base, volumes=vols)  # type: ignore[arg-type]
+        return ins.Volume(**base, volumes=vols)
     if cmd == "shell":
         if not node.args:
             raise _Err("SHELL requires at least one argument")
         if not node.json:
             raise _Err("SHELL requires the arguments to be in JSON form")
-        return ins.Shell(**base, shell=node.args)  # type: ignore[arg-type]
+        return ins.Shell(**base, shell=node.args)
     return _arg(node, base)
 
 
@@ -276,7 +276,7 @@ def _arg(node: Node, base: dict[str, object]) -> ins.Arg:
         if eq and not key:
             raise _Err("ARG names can not be blank")
         defs.append(ins.ArgDef(key, value if eq else None))
-    return ins.Arg(**base, args=tuple(defs))  # type: ignore[arg-type]
+    return ins.Arg(**base, args=tuple(defs))
 
 
 _BUILDERS = {

@@ -14,19 +14,66 @@ Every instance knows its source ``line`` (and ``end_line``) and the
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from skiff.build.parser import Heredoc
 
 Expander = Callable[[str], str]
 T = TypeVar("T", bound="Instruction")
+R = TypeVar("R", bound="Record")
 
 
-@dataclass(frozen=True)
-class Instruction:
+class Record:
+    """A frozen record whose fields are its annotated attributes (defaults: class attributes).
+
+    A hand-rolled stand-in for ``@dataclass(frozen=True)``: defining a
+    dataclass generates code at import time (~0.5 ms each), and every build
+    — a fully cached one included — imports these two dozen classes.
+    """
+
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls) -> None:
+        names: list[str] = []
+        for klass in reversed(cls.__mro__):
+            for name in klass.__dict__.get("__annotations__", {}):
+                if not name.startswith("_") and name not in names:
+                    names.append(name)
+        cls._fields = tuple(names)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        if len(args) > len(self._fields):
+            raise TypeError(f"{type(self).__name__} takes at most {len(self._fields)} positional arguments")
+        kw.update(zip(self._fields, args, strict=False))
+        for key, value in kw.items():
+            if key not in self._fields:
+                raise TypeError(f"{type(self).__name__} has no field {key!r}")
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f) for f in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields) + ")"
+
+    def replace(self: R, **changes: Any) -> R:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        Record.__init__(new, **changes)
+        return new
+
+
+class Instruction(Record):
     text: str = ""  # the instruction as written (continuations joined, trimmed)
     line: int = 0
     end_line: int = 0
@@ -38,11 +85,7 @@ class Instruction:
     def expand(self: T, fn: Expander) -> T:
         return self
 
-    def replace(self: T, **changes: Any) -> T:
-        return dataclasses.replace(self, **changes)
 
-
-@dataclass(frozen=True)
 class From(Instruction):
     base: str = ""
     stage_name: str = ""  # lower-cased ``AS`` name, "" if none
@@ -52,13 +95,11 @@ class From(Instruction):
         return self.replace(base=fn(self.base), platform=fn(self.platform) if self.platform else "")
 
 
-@dataclass(frozen=True)
-class KeyValue:
+class KeyValue(Record):
     key: str
     value: str
 
 
-@dataclass(frozen=True)
 class Env(Instruction):
     pairs: tuple[KeyValue, ...] = ()
 
@@ -66,7 +107,6 @@ class Env(Instruction):
         return self.replace(pairs=tuple(KeyValue(fn(p.key), fn(p.value)) for p in self.pairs))
 
 
-@dataclass(frozen=True)
 class Label(Instruction):
     pairs: tuple[KeyValue, ...] = ()
 
@@ -74,18 +114,15 @@ class Label(Instruction):
         return self.replace(pairs=tuple(KeyValue(fn(p.key), fn(p.value)) for p in self.pairs))
 
 
-@dataclass(frozen=True)
 class Maintainer(Instruction):
     maintainer: str = ""
 
 
-@dataclass(frozen=True)
-class ArgDef:
+class ArgDef(Record):
     key: str
     default: str | None = None
 
 
-@dataclass(frozen=True)
 class Arg(Instruction):
     args: tuple[ArgDef, ...] = ()
 
@@ -94,7 +131,6 @@ class Arg(Instruction):
                                        for a in self.args))
 
 
-@dataclass(frozen=True)
 class ShellCommand(Instruction):
     """RUN, CMD and ENTRYPOINT: a command line in exec or shell form."""
 
@@ -103,7 +139,6 @@ class ShellCommand(Instruction):
     heredocs: tuple[Heredoc, ...] = ()
 
 
-@dataclass(frozen=True)
 class Run(ShellCommand):
     mounts: tuple[str, ...] = ()  # raw --mount values, parsed after expansion
     network: str = ""
@@ -113,23 +148,19 @@ class Run(ShellCommand):
         return self.replace(mounts=tuple(fn(m) for m in self.mounts))
 
 
-@dataclass(frozen=True)
 class Cmd(ShellCommand):
     pass
 
 
-@dataclass(frozen=True)
 class Entrypoint(ShellCommand):
     pass
 
 
-@dataclass(frozen=True)
 class Shell(Instruction):
     shell: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class InlineSource:
+class InlineSource(Record):
     """A heredoc used as a COPY/ADD source: a file named ``path`` with ``data``."""
 
     path: str
@@ -137,7 +168,6 @@ class InlineSource:
     expand: bool = True
 
 
-@dataclass(frozen=True)
 class FileCommand(Instruction):
     """COPY and ADD: sources into a destination of the image."""
 
@@ -151,18 +181,16 @@ class FileCommand(Instruction):
 
     def expand(self: T, fn: Expander) -> T:
         assert isinstance(self, FileCommand)
-        inline = tuple(dataclasses.replace(s, data=fn(s.data)) if s.expand else s for s in self.inline)
+        inline = tuple(s.replace(data=fn(s.data)) if s.expand else s for s in self.inline)
         return self.replace(sources=tuple(fn(s) for s in self.sources), dest=fn(self.dest),  # type: ignore[return-value]
                             chown=fn(self.chown), chmod=fn(self.chmod), inline=inline)
 
 
-@dataclass(frozen=True)
 class Copy(FileCommand):
     from_: str = ""
     parents: bool = False
 
 
-@dataclass(frozen=True)
 class Add(FileCommand):
     checksum: str = ""
     keep_git_dir: bool = False
@@ -172,7 +200,6 @@ class Add(FileCommand):
         return super().expand(fn).replace(checksum=fn(self.checksum))
 
 
-@dataclass(frozen=True)
 class Workdir(Instruction):
     path: str = ""
 
@@ -180,7 +207,6 @@ class Workdir(Instruction):
         return self.replace(path=fn(self.path))
 
 
-@dataclass(frozen=True)
 class User(Instruction):
     user: str = ""
 
@@ -188,7 +214,6 @@ class User(Instruction):
         return self.replace(user=fn(self.user))
 
 
-@dataclass(frozen=True)
 class Volume(Instruction):
     volumes: tuple[str, ...] = ()
 
@@ -196,12 +221,10 @@ class Volume(Instruction):
         return self.replace(volumes=tuple(fn(v) for v in self.volumes))
 
 
-@dataclass(frozen=True)
 class Expose(Instruction):
     ports: tuple[str, ...] = ()  # expanded word-wise by the executor (one port may become several)
 
 
-@dataclass(frozen=True)
 class StopSignal(Instruction):
     signal: str = ""
 
@@ -209,7 +232,6 @@ class StopSignal(Instruction):
         return self.replace(signal=fn(self.signal))
 
 
-@dataclass(frozen=True)
 class Healthcheck(Instruction):
     test: tuple[str, ...] = ()  # ("NONE",), ("CMD", ...), ("CMD-SHELL", "...")
     interval: int = 0  # nanoseconds, as the image config stores them
@@ -219,18 +241,17 @@ class Healthcheck(Instruction):
     retries: int = 0
 
 
-@dataclass(frozen=True)
 class Onbuild(Instruction):
     expression: str = ""  # the trigger, as written after ONBUILD (heredoc bodies appended)
 
 
-@dataclass
 class Stage:
     """``FROM ... [AS name]`` and the instructions up to the next FROM."""
 
-    index: int
-    from_: From
-    commands: list[Instruction] = field(default_factory=list)
+    def __init__(self, index: int, from_: From, commands: list[Instruction] | None = None) -> None:
+        self.index = index
+        self.from_ = from_
+        self.commands: list[Instruction] = commands if commands is not None else []
 
     @property
     def name(self) -> str:
