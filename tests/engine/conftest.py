@@ -20,9 +20,19 @@ from typing import Any
 import pytest
 
 from skiff.engine.daemon import Daemon
+from skiff.engine.network.manager import NetworkManager
 from tests.engine.dir_images import DirImages
 
 DOCKER = shutil.which("docker")
+TAG = str(os.getpid() % 100000)
+
+
+def test_network_manager(base: str) -> NetworkManager:
+    """Private names, so engine tests run beside a real daemon and the network tests:
+    bridge ``ske<pid>``, user bridges ``be-<id>``, table ``skiffeng<pid>``, 10.252.0.0/16."""
+    return NetworkManager(os.path.join(base, "net-state"), os.path.join(base, "run"), default_bridge=f"ske{TAG}",
+                          default_subnet="10.252.0.0/24", firewall_table=f"skiffeng{TAG}", bridge_prefix="be-",
+                          user_pool=tuple(f"10.252.{i}.0/24" for i in range(64, 96)))
 
 
 class RunningDaemon:
@@ -34,7 +44,8 @@ class RunningDaemon:
             images.add("busybox", busybox)
         self.images = images
         self.cgroup_parent = f"/skiff-test-engine-{os.getpid()}"
-        self.daemon = Daemon(os.path.join(base, "root"), os.path.join(base, "run"), self.images,
+        self.network = test_network_manager(base)
+        self.daemon = Daemon(os.path.join(base, "root"), os.path.join(base, "run"), self.images, self.network,
                              cgroup_parent=self.cgroup_parent)
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -100,7 +111,23 @@ def skiffd(busybox_rootfs: str) -> Iterator[RunningDaemon]:
     finally:
         d.stop()
         _cleanup_cgroups(d.cgroup_parent)
+        _cleanup_network(d)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _cleanup_network(d: RunningDaemon) -> None:
+    """The daemon stop removed the table; remove the bridges too and any leftover netns mounts."""
+    subprocess.run(["ip", "link", "del", f"ske{TAG}"], capture_output=True)
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name = line.split(": ")[1].split("@")[0]
+        if name.startswith("be-"):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
+    netns_dir = os.path.join(d.base, "run", "netns")
+    if os.path.isdir(netns_dir):
+        for f in os.listdir(netns_dir):
+            subprocess.run(["umount", os.path.join(netns_dir, f)], capture_output=True)
+        subprocess.run(["umount", netns_dir], capture_output=True)
 
 
 def _cleanup_cgroups(parent: str) -> None:

@@ -284,3 +284,61 @@ def test_skiff_cli_mirrors_docker(docker_cli: Any) -> None:
     assert run("rm", "-f", n).returncode == 0
     p = run("run", "--rm", "-m", "1x", "busybox", "true")
     assert p.returncode == 125 and "invalid size" in p.stderr
+
+
+def test_bridge_network_published_port_and_user_network_dns(docker_cli: Any) -> None:
+    import urllib.request
+
+    web = name()
+    docker_cli.docker("run", "-d", "--name", web, "-p", "127.0.0.1:0:80", "busybox", "sh", "-c",
+                      "mkdir -p /www && echo hello-web > /www/index.html && httpd -f -p 80 -h /www")
+    try:
+        port = docker_cli.docker("port", web, "80").stdout.strip().rsplit(":", 1)[1]
+        doc = json.loads(docker_cli.docker("inspect", web).stdout)[0]["NetworkSettings"]
+        assert doc["IPAddress"].startswith("10.252.0.") and doc["Ports"]["80/tcp"][0]["HostPort"] == port
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    assert r.read() == b"hello-web\n"
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        docker_cli.docker("rm", "-f", web)
+    net = name()
+    docker_cli.docker("network", "create", net)
+    server = name()
+    try:
+        docker_cli.docker("run", "-d", "--name", server, "--network", net, "--network-alias", "db", "busybox", "sh",
+                          "-c", "echo pong > /tmp/index.html && httpd -f -p 8080 -h /tmp")
+        out = docker_cli.docker("run", "--rm", "--network", net, "busybox", "sh", "-c",
+                                f"for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O- http://{server}:8080/ && break;"
+                                " sleep 0.2; done; wget -q -O- http://db:8080/; cat /etc/resolv.conf").stdout
+        assert out.startswith("pong\npong\n") and "nameserver 127.0.0.11" in out
+        inspect = json.loads(docker_cli.docker("network", "inspect", net).stdout)[0]
+        assert inspect["Driver"] == "bridge" and len(inspect["Containers"]) == 1
+        p = docker_cli.docker("network", "rm", net, check=False)
+        assert p.returncode != 0 and "active endpoints" in p.stderr
+    finally:
+        docker_cli.docker("rm", "-f", server)
+        docker_cli.docker("network", "rm", net)
+    assert net not in docker_cli.docker("network", "ls", "--format", "{{.Name}}").stdout
+
+
+def test_network_none_host_and_container_modes(docker_cli: Any) -> None:
+    assert docker_cli.docker("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net").stdout.split() \
+        == ["lo"]
+    host_ifaces = set(os.listdir("/sys/class/net"))
+    seen = set(docker_cli.docker("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net").stdout.split())
+    assert seen == host_ifaces
+    a = name()
+    docker_cli.docker("run", "-d", "--name", a, "busybox", "sh", "-c", "echo shared > /tmp/i && httpd -f -p 81 -h /tmp")
+    try:
+        out = docker_cli.docker("run", "--rm", "--network", f"container:{a}", "busybox", "sh", "-c",
+                                "for i in 1 2 3 4 5; do wget -q -O- http://127.0.0.1:81/i && break; sleep 0.2;"
+                                " done").stdout
+        assert out.startswith("shared")
+    finally:
+        docker_cli.docker("rm", "-f", a)

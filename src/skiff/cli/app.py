@@ -18,9 +18,12 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 def _register() -> None:
+    """Every verb group registers here (imports are cheap: modules import their heavy parts lazily)."""
     from skiff.cli import build, containers
+    from skiff.cli.apiserver import apiserver
 
     containers.register(cli)
+    cli.add_command(apiserver)
     build.register(cli)
 
 

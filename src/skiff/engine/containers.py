@@ -274,61 +274,86 @@ class Engine:
                            open_stdin=bool(cfg.get("OpenStdin")), stdin_once=bool(cfg.get("StdinOnce")))
 
     async def _network_up(self, rec: Record) -> tuple[ocispec.Namespaces, str]:
+        """The run's namespaces; for bridge and user networks, the sandbox (kept across restarts,
+        so the container keeps its address) with its endpoints and published ports."""
         host = rec["HostConfig"]
         mode = host["NetworkMode"]
         pid_ns = self._shared_ns(host.get("PidMode") or "", "pid")
         ipc_ns = self._shared_ns(host.get("IpcMode") or "", "ipc")
         uts_ns = None if host.get("UTSMode") == "host" else ""
-        if mode == "host":
-            return ocispec.Namespaces(None, pid_ns, ipc_ns, None), ""
+        if mode == "host":  # the host's network, but its own UTS namespace carrying the host's name
+            return ocispec.Namespaces(None, pid_ns, ipc_ns, uts_ns), ""
         if mode.startswith("container:"):
             other = self.get(mode.split(":", 1)[1])
             return ocispec.Namespaces(self._netns_path(other), pid_ns, ipc_ns, uts_ns), ""
         if mode == "none" or self.network is None:
             return ocispec.Namespaces("", pid_ns, ipc_ns, uts_ns), ""
+        from skiff.engine.network.ports import from_docker
+
         cid = rec["Id"]
-        path = self.network.create_sandbox(cid)
-        settings = rec["NetworkSettings"]
-        settings.update(SandboxID=cid, SandboxKey=path)
+        net = self.network
         try:
-            for net, ep in rec["Skiff"]["Networks"].items():
-                aliases = tuple((ep or {}).get("Aliases") or ())
-                ip = ((ep or {}).get("IPAMConfig") or {}).get("IPv4Address")
-                result = await self.network.connect(net, cid, container_id=cid, name=rec["Name"].lstrip("/"),
-                                                    aliases=aliases, ip=ip)
-                settings["Networks"][net] = _endpoint({**(ep or {}), **result})
-            primary = settings["Networks"].get(mode) or {}
-            for key in ("IPAddress", "IPPrefixLen", "Gateway", "MacAddress", "EndpointID"):
-                settings[key] = primary.get(key, settings.get(key))
-            bindings = await self.network.publish(cid, _port_bindings(host))
-            settings["Ports"] = _ports_doc(rec["Config"], bindings)
+            path = net.sandbox_path(cid)
+        except NotFound:
+            path = net.create_sandbox(cid)
+        try:
+            connected = set(net.network_settings(cid).get("Networks") or {})
+            for name, ep in rec["Skiff"]["Networks"].items():
+                if self._network_name(name) in connected:
+                    continue
+                await net.connect(name, cid, container_id=cid, name=rec["Name"].lstrip("/"),
+                                  aliases=tuple((ep or {}).get("Aliases") or ()),
+                                  ip=((ep or {}).get("IPAMConfig") or {}).get("IPv4Address"))
+            await net.publish(cid, from_docker(host.get("PortBindings")))
         except BaseException:
-            await self._network_down(rec, cid)
+            with contextlib.suppress(Exception):
+                await net.unpublish(cid)
             raise
+        self._refresh_network_settings(rec)
         return ocispec.Namespaces(path, pid_ns, ipc_ns, uts_ns), cid
 
-    async def _network_down(self, rec: Record, sandbox: str) -> None:
+    def _network_name(self, name: str) -> str:
+        assert self.network is not None
+        try:
+            return str(self.network.get_network(name)["Name"])
+        except NotFound:
+            return name
+
+    def _refresh_network_settings(self, rec: Record) -> None:
+        if self.network is None:
+            return
+        try:
+            doc = self.network.network_settings(rec["Id"])
+        except NotFound:
+            return
+        ports = doc.get("Ports") or {}
+        for key in (rec["Config"].get("ExposedPorts") or {}):
+            ports.setdefault(key, None)
+        doc["Ports"] = ports
+        rec["NetworkSettings"] = doc
+
+    async def _network_down(self, rec: Record, sandbox: str, *, remove: bool = False) -> None:
+        """After a run: release published ports (others may use them while we are stopped);
+        on removal, the whole sandbox."""
         if not sandbox or self.network is None:
             return
         with contextlib.suppress(Exception):
             await self.network.unpublish(sandbox)
-        for net in list(rec["Skiff"]["Networks"]):
+        if remove:
             with contextlib.suppress(Exception):
-                await self.network.disconnect(net, sandbox)
-        with contextlib.suppress(Exception):
-            self.network.remove_sandbox(sandbox)
-        settings = rec["NetworkSettings"]
-        settings.update(SandboxID="", SandboxKey="", IPAddress="", IPPrefixLen=0, Gateway="", MacAddress="",
-                        EndpointID="", Ports={})
-        for net in settings["Networks"]:
-            settings["Networks"][net] = _endpoint({k: v for k, v in settings["Networks"][net].items()
-                                                   if k in ("Aliases", "IPAMConfig", "Links")})
+                await self.network.remove_sandbox(sandbox)
+            settings = rec["NetworkSettings"]
+            settings.update(SandboxID="", SandboxKey="", IPAddress="", IPPrefixLen=0, Gateway="", MacAddress="",
+                            EndpointID="", Ports={})
+        else:
+            self._refresh_network_settings(rec)
 
     def _netns_path(self, other: Record) -> str:
         if not other["State"]["Running"]:
             raise Conflict(f"cannot join network of a non running container: {other['Id']}")
-        if other["NetworkSettings"].get("SandboxKey"):
-            return str(other["NetworkSettings"]["SandboxKey"])
+        if self.network is not None:
+            with contextlib.suppress(NotFound):
+                return self.network.sandbox_path(other["Id"])
         return f"/proc/{other['State']['Pid']}/ns/net"
 
     def _shared_ns(self, mode: str, kind: str) -> str | None:
@@ -349,14 +374,19 @@ class Engine:
             files = {"hosts": _read("/etc/hosts") or default_hosts(hostname, []),
                      "resolv.conf": _read("/etc/resolv.conf")}
         elif sandbox and self.network is not None:
-            files = {"hosts": self.network.hosts(sandbox, hostname), "resolv.conf": self.network.resolv_conf(sandbox)}
+            h = rec["HostConfig"]
+            files = {"hosts": self.network.hosts(sandbox, hostname, domainname=cfg.get("Domainname") or "",
+                                                 extra_hosts=h.get("ExtraHosts") or ()),
+                     "resolv.conf": self.network.resolv_conf(sandbox, dns=h.get("Dns") or (),
+                                                             dns_search=h.get("DnsSearch") or (),
+                                                             dns_options=h.get("DnsOptions") or ())}
         else:
             files = {"hosts": default_hosts(hostname, []), "resolv.conf": host_resolv_conf()}
         extra = rec["HostConfig"].get("ExtraHosts") or []
-        if extra:
+        if extra and not sandbox:
             files["hosts"] += "".join(f"{h.split(':', 1)[1]}\t{h.split(':', 1)[0]}\n" for h in extra if ":" in h)
         dns = rec["HostConfig"].get("Dns") or []
-        if dns:
+        if dns and not sandbox:
             files["resolv.conf"] = "".join(f"nameserver {s}\n" for s in dns) + "".join(
                 line + "\n" for line in (files["resolv.conf"] or "").splitlines() if not line.startswith("nameserver"))
         files["hostname"] = hostname + "\n"
@@ -562,6 +592,7 @@ class Engine:
                 await asyncio.to_thread(self.runtime.delete, cid, True)
             with contextlib.suppress(Exception):
                 self.images.remove_rootfs(cid)
+            await self._network_down(rec, cid, remove=True)
             if volumes:
                 for m in rec.get("Mounts") or []:
                     if m.get("Type") == "volume" and self._anonymous(m.get("Name", "")):
@@ -769,25 +800,3 @@ def _endpoint(values: dict[str, Any]) -> dict[str, Any]:
             "DNSNames": None}
     base.update({k: v for k, v in values.items() if k in base})
     return base
-
-
-def _port_bindings(host: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for key, binds in (host.get("PortBindings") or {}).items():
-        port, _, proto = key.partition("/")
-        for b in binds or [{}]:
-            out.append({"container_port": int(port.split("-")[0]), "proto": proto or "tcp",
-                        "host_ip": (b or {}).get("HostIp") or "", "host_port": str((b or {}).get("HostPort") or "")})
-    return out
-
-
-def _ports_doc(cfg: dict[str, Any], bindings: list[Any]) -> dict[str, Any]:
-    ports: dict[str, Any] = {k: None for k in (cfg.get("ExposedPorts") or {})}
-    for b in bindings or []:
-        d = b if isinstance(b, dict) else getattr(b, "_asdict", lambda b=b: vars(b))()
-        key = f"{d.get('container_port')}/{d.get('proto', 'tcp')}"
-        ports.setdefault(key, None)
-        if ports[key] is None:
-            ports[key] = []
-        ports[key].append({"HostIp": d.get("host_ip") or "0.0.0.0", "HostPort": str(d.get("host_port"))})
-    return ports

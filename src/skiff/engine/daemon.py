@@ -61,9 +61,10 @@ class Daemon:
         images_api = getattr(self.engine.images, "register_api", None)
         if images_api:
             images_api(router, self)
-        net_api = getattr(self.engine.network, "register_api", None)
-        if net_api:
-            net_api(router, self)
+        if self.engine.network is not None:
+            from skiff.engine.docker_api import networks as api_networks
+
+            api_networks.register(router, self)
 
     def _daemon_id(self) -> str:
         path = os.path.join(self.root, "engine-id")
