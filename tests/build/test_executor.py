@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import io
 import os
@@ -214,11 +215,25 @@ def test_add_url(build_env: Env, ctx_dir: Path, tmp_path: Path) -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/file.txt"
-        _, rec = build_env.build(ctx_dir, f"FROM busybox\nADD {url} /dl/\nRUN cat /dl/file.txt; "
-                                 "stat -c %a /dl/file.txt\n")
+        good = hashlib.sha256(b"from http\n").hexdigest()
+        _, rec = build_env.build(ctx_dir, f"FROM busybox\nADD --checksum=sha256:{good} {url} /dl/\n"
+                                 "RUN cat /dl/file.txt; stat -c %a /dl/file.txt\n")
+        with pytest.raises(StepError, match="digest mismatch"):
+            build_env.build(ctx_dir, f"FROM busybox\nADD --checksum=sha256:{'0' * 64} {url} /dl/\n")
     finally:
         server.shutdown()
     assert rec.text() == "from http\n600\n"
+    assert build_env.leftovers() == []
+
+
+def test_run_network_host_or_none(build_env: Env, ctx_dir: Path) -> None:
+    _, rec = build_env.build(ctx_dir, "FROM busybox\nRUN --network=none ip -o link | wc -l\n"
+                             "RUN ip -o link | wc -l\n")
+    counts = rec.text().split()
+    assert counts[0] == "1"  # only lo in a network namespace of its own
+    assert int(counts[1]) == len(os.listdir("/sys/class/net"))  # the host's own interfaces
+    with pytest.raises(StepError, match="not supported"):
+        build_env.build(ctx_dir, "FROM busybox\nRUN --network=bridge true\n")
 
 
 def test_scratch_and_syntax_error(build_env: Env, ctx_dir: Path) -> None:
@@ -227,3 +242,16 @@ def test_scratch_and_syntax_error(build_env: Env, ctx_dir: Path) -> None:
     assert len(result.config["rootfs"]["diff_ids"]) == 1
     with pytest.raises(SkiffError, match="Dockerfile:3: unknown instruction: RUNN"):
         build_env.build(ctx_dir, "FROM busybox\n\nRUNN x\n")
+
+
+def test_run_inputs_invalidate_its_cache(build_env: Env, ctx_dir: Path) -> None:
+    (ctx_dir / "in.txt").write_text("v1")
+    df = ("FROM busybox\nRUN --mount=type=bind,source=in.txt,target=/in.txt cat /in.txt\n"
+          "RUN <<EOS\n#!/bin/sh\necho script-{v}\nEOS\n")
+    _, rec = build_env.build(ctx_dir, df.format(v=1))
+    assert rec.text() == "v1script-1\n"
+    _, rec = build_env.build(ctx_dir, df.format(v=2))
+    assert rec.text() == "script-2\n" and len(rec.of("cached")) == 1
+    (ctx_dir / "in.txt").write_text("v2")
+    _, rec = build_env.build(ctx_dir, df.format(v=2))
+    assert rec.text() == "v2"  # only the RUN that reads the changed file (it wrote no layer: same parent after)

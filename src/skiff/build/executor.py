@@ -339,6 +339,10 @@ class _Build:
 
     async def _run(self, stage: ins.Stage, st: StageState, inst: ins.Run) -> None:
         inst = inst.expand(self._expander(st))
+        if inst.network not in ("", "default", "host", "none"):
+            raise self.error(inst, f"RUN --network={inst.network} is not supported (default, host or none)")
+        if inst.security not in ("", "sandbox"):
+            raise self.error(inst, f"RUN --security={inst.security} is not supported")
         cfg = st.run
         args = {k: v for k, v in st.args.items() if k not in steps.PROXY_ARGS}
         proxies = {k: v for k, v in st.args.items() if k in steps.PROXY_ARGS}
@@ -351,7 +355,25 @@ class _Build:
         async def work(snap: Snapshot) -> None:
             await self._run_container(st, inst, snap, argv, args, proxies, extra, sources)
 
-        await self._fs_step(st, steps.cache_text(argv, args, inst.mounts), "", created_by, work)
+        key_text = steps.cache_text(argv, args, inst.mounts) + (f" --network={inst.network}" if inst.network else "")
+        content = await asyncio.to_thread(self._run_inputs, inst, sources)
+        await self._fs_step(st, key_text, content, created_by, work)
+
+    def _run_inputs(self, inst: ins.Run, sources: dict[str, list[str]]) -> str:
+        """What a RUN reads besides its parent: heredoc bodies, bound context files, bound stages."""
+        h = hashlib.sha256()
+        for doc in inst.heredocs:
+            h.update(f"{doc.name}\0{doc.content}\0".encode())
+        for raw in inst.mounts:
+            m = parse_mount(raw)
+            if m.type != "bind":
+                continue
+            if m.from_:
+                h.update(("from:" + ":".join(sources[m.from_]) + "\0").encode())
+            else:
+                items = fileops.plan(self.ctx, [m.source or "."], "/bind/")
+                h.update(fileops.digest(items, fileops.Options(), self.store).encode())
+        return h.hexdigest()
 
     async def _sources(self, stage: ins.Stage, inst: ins.Run) -> dict[str, list[str]]:
         """``from=`` names of RUN mounts -> layer directories of that stage or image."""
@@ -393,7 +415,8 @@ class _Build:
             cid = secrets.token_hex(32)
             spec = run_spec(argv, env=steps.run_env(cfg, args, proxies), cwd=cfg.get("WorkingDir") or "/",
                             uid=uid, gid=gid, groups=groups, mounts=[m.oci for m in mounts] + extra,
-                            hostname=cid[:12], cgroups_path=f"{self.opts.cgroup_parent}/{cid}")
+                            hostname=cid[:12], cgroups_path=f"{self.opts.cgroup_parent}/{cid}",
+                            host_network=inst.network != "none")
             self.rep.running(st.label, cid)
 
             def output(stream: int, data: bytes) -> None:

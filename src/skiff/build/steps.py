@@ -186,6 +186,16 @@ def download(url: str, dest_dir: str) -> tuple[str, str, float | None]:
     return path, name, mtime
 
 
+def verify_checksum(path: str, checksum: str) -> None:
+    """``ADD --checksum=sha256:<hex>``: the download must match."""
+    algo, _, want = checksum.partition(":")
+    if algo != "sha256" or len(want) != 64:
+        raise Invalid.field("checksum", f"unsupported checksum {checksum!r} (sha256:<hex> only)", checksum)
+    got = fileops.file_digest(path)
+    if got != want:
+        raise Invalid.field("checksum", f"digest mismatch sha256:{got}: {checksum}", checksum)
+
+
 def is_url(src: str) -> bool:
     return src.startswith(("http://", "https://"))
 
@@ -203,8 +213,13 @@ def plan_files(inst: ins.FileCommand, ctx: BuildContext, dest: str, scratch: str
                             "must be a directory and end with a /", dest)
     items = fileops.plan(ctx, local, dest, inline=inline, unpack=is_add and getattr(inst, "unpack", None) is not False,
                          instruction=inst.name) if (local or inline) else []
+    checksum = getattr(inst, "checksum", "")
+    if checksum and (local or inline or len(urls) != 1):
+        raise Invalid.field("checksum", "checksum can't be specified for multiple sources or local files", checksum)
     for url in urls:
         path, name, mtime = download(url, tempfile.mkdtemp(dir=scratch))
+        if checksum:
+            verify_checksum(path, checksum)
         target = posixpath.join(dest, name) if dest.endswith("/") else dest
         items.append(fileops.Item(target, "file", path, 0o600, mtime=mtime))
     return items
