@@ -36,6 +36,7 @@ from skiff.build.dirstore import DirStore
 from skiff.busybox import build_rootfs
 
 SKIFF = os.path.join(os.path.dirname(sys.executable), "skiff")
+CGROUP_PARENT = f"/skiff-bench-build-{os.getpid()}"
 DOCKERFILE = 'FROM {base}\nRUN echo hi > /x\nCOPY big.bin /big.bin\nENV FOO=bar\nCMD ["/bin/sh","-c","cat /x"]\n'
 
 
@@ -74,6 +75,21 @@ def main() -> int:
         if os.path.isdir(podman_root):
             subprocess.run(["umount", "-R", podman_root], stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(work, ignore_errors=True)
+        remove_cgroups(CGROUP_PARENT)
+
+
+def remove_cgroups(parent: str) -> None:
+    """The (now empty) cgroup parent of the RUN containers, in every hierarchy."""
+    from skiff.runtime.cgroups import detect
+
+    layout = detect()
+    for root in [h.mountpoint for h in layout.hierarchies] + [layout.unified or ""]:
+        path = os.path.join(root, parent.lstrip("/"))
+        if root and os.path.isdir(path):
+            for child in os.listdir(path):
+                if os.path.isdir(os.path.join(path, child)):
+                    os.rmdir(os.path.join(path, child))
+            os.rmdir(path)
 
 
 def bench(work: str, rounds: int) -> int:
@@ -89,7 +105,8 @@ def bench(work: str, rounds: int) -> int:
 
     store_root, run_root = os.path.join(work, "skiff-store"), os.path.join(work, "skiff-run")
     DirStore(store_root).import_rootfs("busybox", rootfs)
-    skiff = [SKIFF, "build", "-q", "--root", store_root, "--run-root", run_root, "-t", "bbtest"]
+    skiff = [SKIFF, "build", "-q", "--root", store_root, "--run-root", run_root, "-t", "bbtest",
+             "--cgroup-parent", CGROUP_PARENT]
     cases: dict[str, list[str]] = {"skiff cold": [*skiff, "--no-cache", skiff_ctx],
                                    "skiff cached": [*skiff, skiff_ctx]}
     env = None

@@ -97,7 +97,8 @@ def _ensure_busybox(store: Any, text: str) -> None:
 
 
 def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: str, build_args: dict[str, str],
-              labels: dict[str, str], no_cache: bool, quiet: bool, root: str, run_root: str) -> int:
+              labels: dict[str, str], no_cache: bool, quiet: bool, root: str, run_root: str,
+              cgroup_parent: str = "/skiff-build") -> int:
     import asyncio
 
     from skiff.build.context import BuildContext
@@ -130,7 +131,7 @@ def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: 
                           os.path.join(run_root, "work"), reporter)
         opts = BuildOptions(tags=tuple(t if ":" in t.rsplit("/", 1)[-1] else t + ":latest" for t in tags),
                             target=target, build_args=build_args, labels=labels, no_cache=no_cache,
-                            filename=os.path.basename(df_path))
+                            filename=os.path.basename(df_path), cgroup_parent=cgroup_parent)
         with BuildContext(path) as ctx:
             result = asyncio.run(builder.build(df, ctx, opts))
     except StepError as e:
@@ -167,6 +168,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--root", default=os.environ.get("SKIFF_IMAGES_ROOT", DEFAULT_ROOT),
                     help=f"image store directory (default {DEFAULT_ROOT})")
     ap.add_argument("--run-root", default=DEFAULT_RUN_ROOT, help=f"runtime state for RUN (default {DEFAULT_RUN_ROOT})")
+    ap.add_argument("--cgroup-parent", default="/skiff-build", help="cgroup parent of RUN containers")
     return ap
 
 
@@ -180,7 +182,7 @@ def main(argv: list[str]) -> int:
         print(f"error: cannot build for {a.platform}", file=sys.stderr)
         return 1
     return run_build(a.path, a.dockerfile, tuple(a.tags), a.target, _pairs(tuple(a.build_args), "build-arg"),
-                     _pairs(tuple(a.labels), "label"), a.no_cache, a.quiet, a.root, a.run_root)
+                     _pairs(tuple(a.labels), "label"), a.no_cache, a.quiet, a.root, a.run_root, a.cgroup_parent)
 
 
 def register(cli: click.Group) -> None:
