@@ -154,3 +154,11 @@ def test_docker_py_build(builder_daemon: RunningDaemon, context: Path) -> None:
         shutil.rmtree(nodf)
     finally:
         client.close()
+
+
+def test_docker_build_network_none_and_unsupported_params(cli: RunningDaemon, context: Path) -> None:
+    (context / "Dockerfile.net").write_text("FROM busybox\nRUN ip -o link | wc -l\n")
+    out = cli.docker("build", "--no-cache", "--network", "none", "-f", str(context / "Dockerfile.net"), str(context))
+    assert "\n1\n" in out.stdout
+    status, body = _raw_build(cli, "remote=https://example.com/x.git", {})
+    assert status == 400 and b"remote build contexts" in body

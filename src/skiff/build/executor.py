@@ -61,6 +61,7 @@ class BuildOptions(NamedTuple):
     no_cache: bool = False
     cgroup_parent: str = "/skiff-build"
     filename: str = "Dockerfile"
+    network: str = ""  # default RUN network: "" / "host" (the host's namespace) or "none"
 
 
 class BuildResult(NamedTuple):
@@ -355,7 +356,8 @@ class _Build:
         async def work(snap: Snapshot) -> None:
             await self._run_container(st, inst, snap, argv, args, proxies, extra, sources)
 
-        key_text = steps.cache_text(argv, args, inst.mounts) + (f" --network={inst.network}" if inst.network else "")
+        network = inst.network or self.opts.network
+        key_text = steps.cache_text(argv, args, inst.mounts) + (f" --network={network}" if network else "")
         content = await asyncio.to_thread(self._run_inputs, inst, sources)
         await self._fs_step(st, key_text, content, created_by, work)
 
@@ -416,7 +418,7 @@ class _Build:
             spec = run_spec(argv, env=steps.run_env(cfg, args, proxies), cwd=cfg.get("WorkingDir") or "/",
                             uid=uid, gid=gid, groups=groups, mounts=[m.oci for m in mounts] + extra,
                             hostname=cid[:12], cgroups_path=f"{self.opts.cgroup_parent}/{cid}",
-                            host_network=inst.network != "none")
+                            host_network=(inst.network or self.opts.network) != "none")
             self.rep.running(st.label, cid)
 
             def output(stream: int, data: bytes) -> None:

@@ -143,15 +143,29 @@ def run_mounts(inst: ins.Run, workdir: str, ctx: BuildContext, sources: dict[str
 
 
 def remove_stubs(upper: str, lowers: list[str], destinations: list[str]) -> None:
-    """Delete mountpoints the runtime created in the layer (empty, absent below)."""
+    """Delete mountpoints the runtime created in the layer, and the parents copied up for them.
+
+    A stub is an empty file or directory absent from every lower layer. Its
+    parents that exist below were copied up by overlayfs only because the
+    stub was made in them: once empty again (and not opaque, same owner and
+    mode as below) they are dropped too, so a RUN that changed nothing
+    produces no layer instead of a layer of directory mtimes.
+    """
+    from skiff.build.layerdiff import is_opaque
+
     for dest in destinations:
         rel = dest.strip("/")
         while rel:
             path = os.path.join(upper, rel)
-            if any(os.path.lexists(os.path.join(d, rel)) for d in lowers) or not os.path.lexists(path):
+            if not os.path.lexists(path):
                 break
+            below = next((os.path.join(d, rel) for d in lowers if os.path.lexists(os.path.join(d, rel))), None)
             try:
-                if os.path.isdir(path) and not os.path.islink(path):
+                if below is not None:
+                    if not _unchanged_empty_dir(path, below) or is_opaque(path):
+                        break
+                    os.rmdir(path)
+                elif os.path.isdir(path) and not os.path.islink(path):
                     os.rmdir(path)
                 elif os.path.getsize(path) == 0:
                     os.unlink(path)
@@ -160,6 +174,12 @@ def remove_stubs(upper: str, lowers: list[str], destinations: list[str]) -> None
             except OSError:
                 break
             rel = posixpath.dirname(rel)
+
+
+def _unchanged_empty_dir(path: str, below: str) -> bool:
+    st, lst = os.lstat(path), os.lstat(below)
+    return (os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
+            and (st.st_mode, st.st_uid, st.st_gid) == (lst.st_mode, lst.st_uid, lst.st_gid))
 
 
 def download(url: str, dest_dir: str) -> tuple[str, str, float | None]:

@@ -98,7 +98,7 @@ def _ensure_busybox(store: Any, text: str) -> None:
 
 def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: str, build_args: dict[str, str],
               labels: dict[str, str], no_cache: bool, quiet: bool, root: str, run_root: str,
-              cgroup_parent: str = "/skiff-build") -> int:
+              cgroup_parent: str = "/skiff-build", network: str = "") -> int:
     import asyncio
 
     from skiff.build.context import BuildContext
@@ -131,7 +131,7 @@ def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: 
                           os.path.join(run_root, "work"), reporter)
         opts = BuildOptions(tags=tuple(t if ":" in t.rsplit("/", 1)[-1] else t + ":latest" for t in tags),
                             target=target, build_args=build_args, labels=labels, no_cache=no_cache,
-                            filename=os.path.basename(df_path), cgroup_parent=cgroup_parent)
+                            filename=os.path.basename(df_path), cgroup_parent=cgroup_parent, network=network)
         with BuildContext(path) as ctx:
             result = asyncio.run(builder.build(df, ctx, opts))
     except StepError as e:
@@ -169,6 +169,8 @@ def parser() -> argparse.ArgumentParser:
                     help=f"image store directory (default {DEFAULT_ROOT})")
     ap.add_argument("--run-root", default=DEFAULT_RUN_ROOT, help=f"runtime state for RUN (default {DEFAULT_RUN_ROOT})")
     ap.add_argument("--cgroup-parent", default="/skiff-build", help="cgroup parent of RUN containers")
+    ap.add_argument("--network", default="", choices=["", "default", "host", "none"],
+                    help="network for RUN: the host's (default) or none")
     return ap
 
 
@@ -182,7 +184,8 @@ def main(argv: list[str]) -> int:
         print(f"error: cannot build for {a.platform}", file=sys.stderr)
         return 1
     return run_build(a.path, a.dockerfile, tuple(a.tags), a.target, _pairs(tuple(a.build_args), "build-arg"),
-                     _pairs(tuple(a.labels), "label"), a.no_cache, a.quiet, a.root, a.run_root, a.cgroup_parent)
+                     _pairs(tuple(a.labels), "label"), a.no_cache, a.quiet, a.root, a.run_root, a.cgroup_parent,
+                     "" if a.network == "default" else a.network)
 
 
 def register(cli: click.Group) -> None:

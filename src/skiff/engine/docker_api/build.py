@@ -167,11 +167,20 @@ def read_dockerfile(ctx: BuildContext, name: str) -> str:
 def options(req: Request, daemon: Any) -> BuildOptions:
     if req.qbool("squash"):
         raise HTTPError(400, "squash is only supported with experimental mode")
+    if req.q("remote"):
+        raise HTTPError(400, "remote build contexts (git, URL) are not supported: send the context as a tar")
+    platform = req.q("platform") or ""
+    if platform and platform.split("/")[0] != "linux":
+        raise HTTPError(400, f"cannot build for platform {platform}")
+    network = req.q("networkmode") or ""
+    if network not in ("", "default", "host", "none"):
+        raise HTTPError(400, f"networkmode {network} is not supported for builds (default, host or none)")
     tags = tuple(familiar_tag(t) for t in req.qlist("t") if t)
     return BuildOptions(tags=tags, target=req.q("target") or "", build_args=_json_param(req, "buildargs"),
                         labels=_json_param(req, "labels"), no_cache=req.qbool("nocache"),
                         cgroup_parent=f"{daemon.engine.cgroup_parent}/build",
-                        filename=os.path.basename(req.q("dockerfile") or "Dockerfile"))
+                        filename=os.path.basename(req.q("dockerfile") or "Dockerfile"),
+                        network="" if network == "default" else network)
 
 
 async def _pump(stream: LegacyStream, out: StreamWriter) -> None:
