@@ -172,7 +172,9 @@ def test_dockerignore(build_env: Env, ctx_dir: Path) -> None:
 def test_build_args(build_env: Env, ctx_dir: Path) -> None:
     df = ("ARG TAG=latest\nARG UNUSED_META\nFROM busybox:$TAG\nARG TAG\nARG WHO=world\nARG EMPTY\n"
           "ENV FROM_ARG=${WHO:+set-$WHO}\nRUN echo \"$TAG $WHO [${EMPTY:-none}] $FROM_ARG $HTTP_PROXY\"\n")
-    result, rec = build_env.build(ctx_dir, df, build_args={"WHO": "you", "HTTP_PROXY": "http://p", "NOPE": "1"})
+    result, rec = build_env.build(ctx_dir, df, build_args={"WHO": "you", "HTTP_PROXY": "http://p", "NOPE": "1"},
+                                  labels={"team": "build"})
+    assert result.config["config"]["Labels"] == {"team": "build"}
     assert rec.text() == "latest you [none] set-you http://p\n"
     assert "FROM_ARG=set-you" in result.config["config"]["Env"]
     assert not any("http://p" in h["created_by"] for h in result.config["history"])
@@ -255,3 +257,14 @@ def test_run_inputs_invalidate_its_cache(build_env: Env, ctx_dir: Path) -> None:
     (ctx_dir / "in.txt").write_text("v2")
     _, rec = build_env.build(ctx_dir, df.format(v=2))
     assert rec.text() == "v2"  # only the RUN that reads the changed file (it wrote no layer: same parent after)
+
+
+def test_independent_stages_run_concurrently(build_env: Env, ctx_dir: Path) -> None:
+    """Each stage waits for the other's marker in a shared cache mount: only concurrency lets both finish."""
+    sync = "sync-" + os.urandom(6).hex()
+    wait = ("RUN --mount=type=cache,id={id},target=/sync touch /sync/{me} && "
+            "for i in $(seq 100); do [ -e /sync/{other} ] && exit 0; sleep 0.1; done; exit 1\n")
+    df = ("FROM busybox AS a\n" + wait.format(id=sync, me="a", other="b") +
+          "FROM busybox AS b\n" + wait.format(id=sync, me="b", other="a") +
+          "FROM busybox\nCOPY --from=a /etc/hostname /a\nCOPY --from=b /etc/hostname /b\n")
+    build_env.build(ctx_dir, df)
