@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import hashlib
 import json
 import os
 import secrets
@@ -33,77 +32,30 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from skiff.build import dispatch, fileops, steps
 from skiff.build import instructions as ins
-from skiff.build.cachekey import canonical, chain_id, chain_ids, step_key
+from skiff.build.buildstate import (
+    DEFAULT_ENV,
+    EPOCH,
+    BuildOptions,
+    BuildResult,
+    StageState,
+    arch,
+    now,
+    platform_args,
+)
+from skiff.build.cachekey import chain_id, chain_ids, step_key
 from skiff.build.context import BuildContext
-from skiff.build.expand import Lexer, env_map
+from skiff.build.expand import Lexer
 from skiff.build.instparse import ParsedDockerfile, parse_trigger
-from skiff.build.mounts import parse_mount
 from skiff.build.progress import NullReporter, Reporter, StepError
+from skiff.build.runstep import RunSteps
 from skiff.build.stages import plan, resolve_ref
 from skiff.build.store import ImageInfo, LayerStore, Runner, Snapshot
 from skiff.errors import Invalid, NotFound, SkiffError
 from skiff.runtime.paths import secure_join
-
-EPOCH = "1970-01-01T00:00:00Z"
-DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
-
-
-class BuildOptions(NamedTuple):
-    tags: tuple[str, ...] = ()
-    target: str = ""
-    build_args: dict[str, str] = {}
-    labels: dict[str, str] = {}
-    no_cache: bool = False
-    cgroup_parent: str = "/skiff-build"
-    filename: str = "Dockerfile"
-    network: str = ""  # default RUN network: "" / "host" (the host's namespace) or "none"
-
-
-class BuildResult(NamedTuple):
-    image_id: str
-    config: dict[str, Any]
-    tags: tuple[str, ...]
-    warnings: tuple[str, ...]
-
-
-@dataclass
-class StageState:
-    label: str
-    config: dict[str, Any]  # the whole OCI image config document
-    chain: str = ""
-    args: dict[str, str] = field(default_factory=dict)
-    cmd_set: bool = False
-    created: str = "1970-01-01T00:00:00Z"
-
-    @property
-    def run(self) -> dict[str, Any]:
-        return self.config.setdefault("config", {})  # type: ignore[no-any-return]
-
-    def env(self) -> dict[str, str]:
-        return {**self.args, **env_map(self.run.get("Env") or [])}
-
-    def image_id(self) -> str:
-        return "sha256:" + hashlib.sha256(canonical(self.config)).hexdigest()
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
-
-
-def arch() -> str:
-    m = os.uname().machine
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(m, m)
-
-
-def platform_args() -> dict[str, str]:
-    p = f"linux/{arch()}"
-    return {"BUILDPLATFORM": p, "BUILDOS": "linux", "BUILDARCH": arch(), "BUILDVARIANT": "",
-            "TARGETPLATFORM": p, "TARGETOS": "linux", "TARGETARCH": arch(), "TARGETVARIANT": ""}
 
 
 class Builder:
@@ -125,7 +77,7 @@ class Builder:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-class _Build:
+class _Build(RunSteps):
     def __init__(self, b: Builder, df: ParsedDockerfile, ctx: BuildContext, opts: BuildOptions) -> None:
         self.b, self.df, self.ctx, self.opts = b, df, ctx, opts
         self.store, self.rep = b.store, b.reporter
@@ -337,99 +289,6 @@ class _Build:
                     fileops.apply(root, [fileops.Item(path, "dir", mode=0o755)], fileops.Options(chown=owner))
 
         await self._fs_step(st, f"WORKDIR {path} {user}", "", created_by, work)
-
-    async def _run(self, stage: ins.Stage, st: StageState, inst: ins.Run) -> None:
-        inst = inst.expand(self._expander(st))
-        if inst.network not in ("", "default", "host", "none"):
-            raise self.error(inst, f"RUN --network={inst.network} is not supported (default, host or none)")
-        if inst.security not in ("", "sandbox"):
-            raise self.error(inst, f"RUN --security={inst.security} is not supported")
-        cfg = st.run
-        args = {k: v for k, v in st.args.items() if k not in steps.PROXY_ARGS}
-        proxies = {k: v for k, v in st.args.items() if k in steps.PROXY_ARGS}
-        proxies.update({k: v for k, v in self.opts.build_args.items() if k in steps.PROXY_ARGS})
-        script_dir = tempfile.mkdtemp(dir=self.scratch)
-        argv, extra = steps.run_argv(inst, cfg, script_dir)
-        created_by = " ".join(argv) if not args else steps.cache_text(argv, args, ()).removeprefix("RUN ")
-        sources = await self._sources(stage, inst)
-
-        async def work(snap: Snapshot) -> None:
-            await self._run_container(st, inst, snap, argv, args, proxies, extra, sources)
-
-        network = inst.network or self.opts.network
-        key_text = steps.cache_text(argv, args, inst.mounts) + (f" --network={network}" if network else "")
-        content = await asyncio.to_thread(self._run_inputs, inst, sources)
-        await self._fs_step(st, key_text, content, created_by, work)
-
-    def _run_inputs(self, inst: ins.Run, sources: dict[str, list[str]]) -> str:
-        """What a RUN reads besides its parent: heredoc bodies, bound context files, bound stages."""
-        h = hashlib.sha256()
-        for doc in inst.heredocs:
-            h.update(f"{doc.name}\0{doc.content}\0".encode())
-        for raw in inst.mounts:
-            m = parse_mount(raw)
-            if m.type != "bind":
-                continue
-            if m.from_:
-                h.update(("from:" + ":".join(sources[m.from_]) + "\0").encode())
-            else:
-                items = fileops.plan(self.ctx, [m.source or "."], "/bind/")
-                h.update(fileops.digest(items, fileops.Options(), self.store).encode())
-        return h.hexdigest()
-
-    async def _sources(self, stage: ins.Stage, inst: ins.Run) -> dict[str, list[str]]:
-        """``from=`` names of RUN mounts -> layer directories of that stage or image."""
-        out = {}
-        for raw in inst.mounts:
-            m = parse_mount(raw)
-            if m.from_ and m.from_ not in out:
-                out[m.from_] = await self._layers_of(stage, m.from_)
-        return out
-
-    async def _layers_of(self, stage: ins.Stage, name: str) -> list[str]:
-        ref = resolve_ref(self.df.stages, name, stage.index)
-        if ref.stage is not None:
-            chain = (await asyncio.shield(self.results[ref.stage])).chain
-        else:
-            diffs = self.store.resolve_image(ref.image).diff_ids
-            chain = chain_ids(diffs)[-1] if diffs else ""
-        return self.store.layer_dirs(chain)
-
-    async def _run_container(self, st: StageState, inst: ins.Run, snap: Snapshot, argv: list[str],
-                             args: dict[str, str], proxies: dict[str, str], extra: list[dict[str, Any]],
-                             sources: dict[str, list[str]]) -> None:
-        from skiff.build.mountview import view
-        from skiff.build.runner import run_spec
-        from skiff.oci.runtime_spec import Spec
-
-        cfg = st.run
-        user = cfg.get("User") or ""
-        lowers = self.store.layer_dirs(st.chain)
-        with contextlib.ExitStack() as stack:
-            if steps.needs_lookup(user):
-                root = stack.enter_context(view(lowers, self.scratch))
-                uid, gid, groups = steps.resolve_ids(user, root)
-            else:
-                uid, gid, groups = 0, 0, ()
-            roots = {name: stack.enter_context(view(dirs, self.scratch)) for name, dirs in sources.items()}
-            mounts = steps.run_mounts(inst, cfg.get("WorkingDir") or "/", self.ctx, roots,
-                                      self.store.cache_mount_dir)
-            cid = secrets.token_hex(32)
-            spec = run_spec(argv, env=steps.run_env(cfg, args, proxies), cwd=cfg.get("WorkingDir") or "/",
-                            uid=uid, gid=gid, groups=groups, mounts=[m.oci for m in mounts] + extra,
-                            hostname=cid[:12], cgroups_path=f"{self.opts.cgroup_parent}/{cid}",
-                            host_network=(inst.network or self.opts.network) != "none")
-            self.rep.running(st.label, cid)
-
-            def output(stream: int, data: bytes) -> None:
-                self.rep.output(st.label, stream, data)
-
-            code = await self.b.runner.run(cid, Spec.parse(spec), snap.mounts, output)
-            self.rep.removed(st.label, cid)
-            dests = [m["destination"] for m in spec["mounts"]]
-            steps.remove_stubs(snap.upper, lowers, dests)
-        if code != 0:
-            raise self.error(inst, f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
 
     async def _copy(self, stage: ins.Stage, st: StageState, inst: ins.FileCommand) -> None:
         dest = fileops.dest_path(inst.dest, st.run.get("WorkingDir") or "/")
