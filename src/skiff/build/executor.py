@@ -54,7 +54,7 @@ from skiff.build.progress import NullReporter, Reporter, StepError
 from skiff.build.runstep import RunSteps
 from skiff.build.stages import plan, resolve_ref
 from skiff.build.store import ImageInfo, LayerStore, Runner, Snapshot
-from skiff.errors import Invalid, NotFound, SkiffError
+from skiff.errors import NotFound, SkiffError
 from skiff.runtime.paths import secure_join
 
 
@@ -330,4 +330,4 @@ def _first(eg: BaseExceptionGroup[BaseException]) -> BaseException:
     return eg.exceptions[0]
 
 
-__all__ = ["BuildOptions", "BuildResult", "Builder", "Invalid"]
+__all__ = ["BuildOptions", "BuildResult", "Builder"]
