@@ -9,7 +9,7 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make busybox-static runc cr
 	libseccomp2 iproute2 util-linux procps nftables etcd-server etcd-client openssl \
 	docker-registry podman skopeo apache2-utils
 
-.PHONY: all apt setup demo test lint typecheck unit bench bench-apiserver bench-images schema proto clean
+.PHONY: all apt setup demo test lint typecheck unit bench bench-apiserver bench-images bench-build schema proto clean
 
 all: test
 
@@ -47,6 +47,10 @@ bench: setup
 
 bench-apiserver: setup
 	$(VENV)/bin/python benchmarks/apiserver.py
+
+# skiff build against podman build (needs podman; it is given private state and a containers.conf)
+bench-build: setup
+	$(VENV)/bin/python benchmarks/build.py
 
 # Regenerate the API server's data files (tests/api/test_schema_data.py checks they are current).
 schema: setup

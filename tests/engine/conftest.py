@@ -50,11 +50,13 @@ def _remove_stale_test_bridges() -> None:
 
 
 class RunningDaemon:
-    def __init__(self, base: str, busybox: str) -> None:
+    def __init__(self, base: str, busybox: str, images: Any = None) -> None:
         self.base = base
         self.socket = os.path.join(base, "docker.sock")
-        self.images = DirImages(os.path.join(base, "images"))
-        self.images.add("busybox", busybox)
+        if images is None:
+            images = DirImages(os.path.join(base, "images"))
+            images.add("busybox", busybox)
+        self.images = images
         self.cgroup_parent = f"/skiff-test-engine-{os.getpid()}"
         self.network = test_network_manager(base)
         self.daemon = Daemon(os.path.join(base, "root"), os.path.join(base, "run"), self.images, self.network,

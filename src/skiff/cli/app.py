@@ -20,11 +20,12 @@ def cli(ctx: click.Context, host: str | None) -> None:
 def _register() -> None:
     """Every verb group registers here (imports are cheap: modules import their heavy parts lazily)."""
     import skiff.cli.image_commands  # noqa: F401  (registers `skiff image …`, `pull`, `images`, …)
-    from skiff.cli import containers
+    from skiff.cli import build, containers
     from skiff.cli.apiserver import apiserver
 
     containers.register(cli)
     cli.add_command(apiserver)
+    build.register(cli)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
