@@ -8,7 +8,9 @@ The same small build (measured-anchors §4): ``FROM busybox``, ``RUN echo hi
 
 as whole processes (``skiff build -q`` / ``podman build -q``), interleaved
 round by round so machine noise hits both alike. Both get private state in
-a temporary directory: skiff ``--root``/``--run-root``; podman
+a temporary directory: skiff ``--root`` (its image store: content store,
+overlay snapshots, names — the store ``skiff image`` and skiffd use) and
+``--run-root``; podman
 ``--root``/``--runroot`` plus a ``containers.conf`` passed via
 ``CONTAINERS_CONF`` (runc, cgroupfs, file events, nofile clamped to the
 hard limit) — the host is left untouched. podman's base image is the same
@@ -32,8 +34,9 @@ import tarfile
 import tempfile
 import time
 
-from skiff.build.dirstore import DirStore
+from skiff.build.imagestore import ImageServiceStore
 from skiff.busybox import build_rootfs
+from skiff.images.service import ImageService
 
 SKIFF = os.path.join(os.path.dirname(sys.executable), "skiff")
 CGROUP_PARENT = f"/skiff-bench-build-{os.getpid()}"
@@ -104,7 +107,9 @@ def bench(work: str, rounds: int) -> int:
             f.write(DOCKERFILE.format(base=base))
 
     store_root, run_root = os.path.join(work, "skiff-store"), os.path.join(work, "skiff-run")
-    DirStore(store_root).import_rootfs("busybox", rootfs)
+    service = ImageService(store_root)
+    ImageServiceStore(service).import_rootfs("busybox", rootfs)
+    service.close()
     skiff = [SKIFF, "build", "-q", "--root", store_root, "--run-root", run_root, "-t", "bbtest",
              "--cgroup-parent", CGROUP_PARENT]
     cases: dict[str, list[str]] = {"skiff cold": [*skiff, "--no-cache", skiff_ctx],

@@ -1,5 +1,6 @@
-"""Real builds as root: a DirStore with the busybox base image, a runtime runner,
-a private cgroup parent; everything removed afterwards."""
+"""Real builds as root: an ``ImageService`` store (through ``ImageServiceStore``)
+with the busybox base image, a runtime runner, a private cgroup parent;
+everything removed afterwards."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from typing import Any
 import pytest
 
 from skiff.build.context import BuildContext
-from skiff.build.dirstore import DirStore
 from skiff.build.executor import Builder, BuildOptions, BuildResult
+from skiff.build.imagestore import ImageServiceStore
 from skiff.build.instparse import parse_dockerfile
 from skiff.build.runner import RuntimeRunner
+from skiff.images.service import ImageService
+from tests.imagekit import registry, run_image, state_root, svc  # noqa: F401  (fixtures: the store's own tests')
 
 
 class Recorder:
@@ -57,25 +60,29 @@ class Recorder:
 class Env:
     def __init__(self, base: str, busybox: str) -> None:
         self.base = base
-        self.store = DirStore(os.path.join(base, "store"))
+        self.service = ImageService(os.path.join(base, "store"))
+        self.store = ImageServiceStore(self.service)
         self.busybox_id = self.store.import_rootfs("busybox", busybox)
         self.runner = RuntimeRunner(os.path.join(base, "runtime"), os.path.join(base, "bundle"))
         self.cgroup_parent = f"/skiff-test-build-{os.getpid()}"
 
-    def build(self, ctx_dir: Path, dockerfile: str | None = None, **opts: Any) -> tuple[BuildResult, Recorder]:
+    def build(self, ctx_dir: Path, dockerfile: str | None = None, store: ImageServiceStore | None = None,
+              **opts: Any) -> tuple[BuildResult, Recorder]:
         if dockerfile is not None:
             (ctx_dir / "Dockerfile").write_text(dockerfile)
         rec = Recorder()
-        builder = Builder(self.store, self.runner, os.path.join(self.base, "work"), rec)
+        store = store or self.store
+        builder = Builder(store, self.runner, os.path.join(self.base, "work"), rec)
         text = (ctx_dir / "Dockerfile").read_text()
-        with BuildContext(str(ctx_dir)) as ctx:
+        with BuildContext(str(ctx_dir)) as ctx, store:
             result = asyncio.run(builder.build(parse_dockerfile(text), ctx,
                                                BuildOptions(cgroup_parent=self.cgroup_parent, **opts)))
         return result, rec
 
     def leftovers(self) -> list[str]:
         """Working snapshots, runtime state or mounts a build left behind."""
-        out = [f"active/{n}" for n in os.listdir(os.path.join(self.store.root, "active"))]
+        out = [f"snapshot/{i.name}" for i in self.service.snapshots.walk() if i.kind.value != "committed"]
+        out += [f"ingest/{i.ref}" for i in self.service.content.ingests()]
         runtime = os.path.join(self.base, "runtime")
         if os.path.isdir(runtime):
             out += [f"runtime/{n}" for n in os.listdir(runtime) if not n.startswith(".")]
@@ -95,6 +102,7 @@ def build_env(busybox_rootfs: str) -> Iterator[Env]:
     os.chmod(base, 0o755)
     env = Env(base, busybox_rootfs)
     yield env
+    env.service.close()
     from tests.engine.conftest import _cleanup_cgroups
 
     _cleanup_cgroups(env.cgroup_parent)
@@ -109,24 +117,22 @@ def ctx_dir(tmp_path: Path) -> Path:
 
 
 def run_in(env: Env, image_id: str, *argv: str) -> str:
-    """Run a command in a built image (a RUN-like container) and return its stdout."""
+    """Run a command in a built image, on a container snapshot of the store (as the engine
+    does: ``prepare_rootfs``), with the build's runner; its stdout."""
     from skiff.build.runner import run_spec
     from skiff.oci.runtime_spec import Spec
 
-    info = env.store.resolve_image(image_id)
+    rec = env.service.get(image_id)
     key = "test-" + os.urandom(8).hex()
-    from skiff.build.cachekey import chain_ids
-
-    chains = chain_ids(info.diff_ids)
-    snap = env.store.prepare(key, chains[-1] if chains else "")
+    mounts = env.service.prepare_rootfs(key, rec)
     out: list[bytes] = []
-    cfg = info.config.get("config") or {}
+    cfg = rec.run_config
     spec = run_spec(list(argv), env=cfg.get("Env") or [], cwd=cfg.get("WorkingDir") or "/", uid=0, gid=0,
                     cgroups_path=f"{env.cgroup_parent}/{key}")
     try:
-        code = asyncio.run(env.runner.run(key, Spec.parse(spec), snap.mounts,
+        code = asyncio.run(env.runner.run(key, Spec.parse(spec), tuple(mounts),
                                           lambda s, d: out.append(d) if s == 1 else None))
     finally:
-        env.store.remove(key)
+        env.service.remove_rootfs(key)
     assert code == 0
     return b"".join(out).decode()

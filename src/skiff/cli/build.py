@@ -2,10 +2,11 @@
 
 Like podman and buildah (and unlike ``docker build``), the build runs in
 the CLI process itself against the local image store under ``--root``
-(default ``/var/lib/skiff/images``): no daemon round trip, no context upload —
-the context directory is read in place. RUN steps are real containers
-started with ``skiff.runtime`` (state under ``--run-root``), sharing the
-host's network namespace. Steps are shown as they run, with their timings
+(default ``$SKIFF_ROOT`` or ``/var/lib/skiff``: the store ``skiff image …``
+and skiffd use, through ``skiff.build.imagestore``): no daemon round trip,
+no context upload — the context directory is read in place. RUN steps are
+real containers started with ``skiff.runtime`` (state under
+``--run-root``), sharing the host's network namespace. Steps are shown as they run, with their timings
 (rich); ``-q`` prints only the image ID.
 
 Offline bootstrap: when the Dockerfile needs ``busybox`` and the store has
@@ -19,13 +20,19 @@ import argparse
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import click
 
-DEFAULT_ROOT = "/var/lib/skiff/images"
 DEFAULT_RUN_ROOT = "/run/skiff/build"
+
+
+def default_root() -> str:
+    """Where ``skiff image …`` keeps images too: ``$SKIFF_ROOT``, else ``/var/lib/skiff``."""
+    from skiff.images.service import DEFAULT_ROOT
+
+    return os.environ.get("SKIFF_ROOT") or DEFAULT_ROOT
 
 
 class RichReporter:
@@ -99,15 +106,10 @@ def _ensure_busybox(store: Any, text: str) -> None:
 def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: str, build_args: dict[str, str],
               labels: dict[str, str], no_cache: bool, quiet: bool, root: str, run_root: str,
               cgroup_parent: str = "/skiff-build", network: str = "") -> int:
-    import asyncio
-
-    from skiff.build.context import BuildContext
-    from skiff.build.dirstore import DirStore
-    from skiff.build.executor import Builder, BuildOptions
-    from skiff.build.instparse import parse_dockerfile
-    from skiff.build.progress import NullReporter, StepError
-    from skiff.build.runner import RuntimeRunner
+    from skiff.build.imagestore import ImageServiceStore
+    from skiff.build.progress import StepError
     from skiff.errors import SkiffError
+    from skiff.images.service import ImageService
 
     df_path = dockerfile or os.path.join(path, "Dockerfile")
     try:
@@ -122,18 +124,14 @@ def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: 
 
         console = Console(highlight=False)
     started = time.monotonic()
-    store = DirStore(root)
+    opts = _Options(path, df_path, tags, target, build_args, labels, no_cache, run_root, cgroup_parent, network)
     try:
-        df = parse_dockerfile(text, os.path.basename(df_path))
-        _ensure_busybox(store, text)
-        reporter = RichReporter(console) if console else NullReporter()
-        builder = Builder(store, RuntimeRunner(os.path.join(run_root, "runtime"), os.path.join(run_root, "bundle")),
-                          os.path.join(run_root, "work"), reporter)
-        opts = BuildOptions(tags=tuple(t if ":" in t.rsplit("/", 1)[-1] else t + ":latest" for t in tags),
-                            target=target, build_args=build_args, labels=labels, no_cache=no_cache,
-                            filename=os.path.basename(df_path), cgroup_parent=cgroup_parent, network=network)
-        with BuildContext(path) as ctx:
-            result = asyncio.run(builder.build(df, ctx, opts))
+        service = ImageService(root)
+        try:
+            with ImageServiceStore(service) as store:
+                result = _build(store, text, opts, console)
+        finally:
+            service.close()
     except StepError as e:
         print(f"error: {e.location}: {e.message}", file=sys.stderr)
         return e.code or 1
@@ -152,6 +150,40 @@ def run_build(path: str, dockerfile: str | None, tags: tuple[str, ...], target: 
     return 0
 
 
+class _Options(NamedTuple):
+    path: str
+    df_path: str
+    tags: tuple[str, ...]
+    target: str
+    build_args: dict[str, str]
+    labels: dict[str, str]
+    no_cache: bool
+    run_root: str
+    cgroup_parent: str
+    network: str
+
+
+def _build(store: Any, text: str, o: _Options, console: Any) -> Any:
+    import asyncio
+
+    from skiff.build.context import BuildContext
+    from skiff.build.executor import Builder, BuildOptions
+    from skiff.build.instparse import parse_dockerfile
+    from skiff.build.progress import NullReporter
+    from skiff.build.runner import RuntimeRunner
+
+    df = parse_dockerfile(text, os.path.basename(o.df_path))
+    _ensure_busybox(store, text)
+    reporter = RichReporter(console) if console else NullReporter()
+    runner = RuntimeRunner(os.path.join(o.run_root, "runtime"), os.path.join(o.run_root, "bundle"))
+    builder = Builder(store, runner, os.path.join(o.run_root, "work"), reporter)
+    opts = BuildOptions(tags=tuple(t if ":" in t.rsplit("/", 1)[-1] else t + ":latest" for t in o.tags),
+                        target=o.target, build_args=o.build_args, labels=o.labels, no_cache=o.no_cache,
+                        filename=os.path.basename(o.df_path), cgroup_parent=o.cgroup_parent, network=o.network)
+    with BuildContext(o.path) as ctx:
+        return asyncio.run(builder.build(df, ctx, opts))
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="skiff build", description="Build an image from a Dockerfile "
                                  "(in this process, like podman build).")
@@ -165,8 +197,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-cache", action="store_true", help="do not use the layer cache")
     ap.add_argument("-q", "--quiet", action="store_true", help="print only the image ID")
     ap.add_argument("--platform", default="", help="accepted for linux/<this arch> only")
-    ap.add_argument("--root", default=os.environ.get("SKIFF_IMAGES_ROOT", DEFAULT_ROOT),
-                    help=f"image store directory (default {DEFAULT_ROOT})")
+    ap.add_argument("--root", metavar="DIR", help="image state directory (default $SKIFF_ROOT or /var/lib/skiff)")
     ap.add_argument("--run-root", default=DEFAULT_RUN_ROOT, help=f"runtime state for RUN (default {DEFAULT_RUN_ROOT})")
     ap.add_argument("--cgroup-parent", default="/skiff-build", help="cgroup parent of RUN containers")
     ap.add_argument("--network", default="", choices=["", "default", "host", "none"],
@@ -184,8 +215,8 @@ def main(argv: list[str]) -> int:
         print(f"error: cannot build for {a.platform}", file=sys.stderr)
         return 1
     return run_build(a.path, a.dockerfile, tuple(a.tags), a.target, _pairs(tuple(a.build_args), "build-arg"),
-                     _pairs(tuple(a.labels), "label"), a.no_cache, a.quiet, a.root, a.run_root, a.cgroup_parent,
-                     "" if a.network == "default" else a.network)
+                     _pairs(tuple(a.labels), "label"), a.no_cache, a.quiet, a.root or default_root(), a.run_root,
+                     a.cgroup_parent, "" if a.network == "default" else a.network)
 
 
 def register(cli: click.Group) -> None:

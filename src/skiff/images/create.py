@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from skiff.errors import AlreadyExists, SkiffError
 from skiff.images.changes import apply_changes
-from skiff.images.layers import Layer, LayerWriter, ingest_layer
 from skiff.images.record import ImageRecord
-from skiff.images.unpacker import EXTRACT_LABEL
 from skiff.oci import mediatypes as mt
 from skiff.oci import reference
 from skiff.oci.descriptor import Descriptor
@@ -32,7 +30,12 @@ from skiff.oci.manifest import Manifest, canonical
 from skiff.oci.platform import Platform
 
 if TYPE_CHECKING:
+    from skiff.images.layers import Layer
     from skiff.images.service import ImageService
+
+# The layer writers and the unpacker (tarfile, threads, uuid) are imported
+# where a layer is made: ``create_image`` (a build whose every step was a
+# cache hit) needs none of them.
 
 
 def create_image(svc: ImageService, config: dict[str, Any], layers: list[Descriptor], ref: str | None = None,
@@ -70,6 +73,9 @@ def import_tar(svc: ImageService, src: str | BinaryIO, ref: str | None = None, *
 
 def ingest_new_layer(svc: ImageService, f: BinaryIO, parent: str = "") -> Layer:
     """Unpack ``f`` on committed snapshot ``parent`` and store it; commit it under its chain ID."""
+    from skiff.images.layers import ingest_layer
+    from skiff.images.unpacker import EXTRACT_LABEL
+
     key = f"extract-{os.urandom(6).hex()}-new"
     root = svc.snapshots.prepare_dir(key, parent, labels={EXTRACT_LABEL: "1"})
     try:
@@ -97,6 +103,7 @@ def add_layer(svc: ImageService, base: ImageRecord | None, tar: BinaryIO) -> Lay
 
 def diff(svc: ImageService, key: str, *, compression: str | None = None) -> Layer:
     from skiff.images.diff import write_diff
+    from skiff.images.layers import LayerWriter
 
     with svc.content.lease():
         lw = LayerWriter(svc.content, compression or svc.compression, svc.compression_level)

@@ -132,8 +132,9 @@ def write_diff(upper: str, out: Any) -> None:
     """Write the layer tar of overlay upper directory ``upper`` to ``out`` (module docstring)."""
     fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
-                          bufsize=1 << 20) as tar:
+        # File bodies go in 1 MiB pieces, not tarfile's 16 KiB: each piece re-copies the stream buffer.
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20,
+                          copybufsize=1 << 20) as tar:  # type: ignore[call-overload]
             _Walker(tar).walk(fd, "")
     finally:
         os.close(fd)

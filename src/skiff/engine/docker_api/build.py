@@ -24,12 +24,19 @@ Sequence, as moby does it (docker-wire.md §6):
 
 RUN containers share the host's network namespace; their cgroups live
 under ``<engine cgroup parent>/build``.
+
+The build writes into the daemon's own image store: when the engine's image
+backend is an ``ImageService``, through ``skiff.build.imagestore`` (one
+``ImageServiceStore`` per build, holding a content lease while it runs);
+any other backend that implements the builder's ``LayerStore`` itself is
+used as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import json
 import os
 import tempfile
@@ -113,12 +120,25 @@ class LegacyStream:
 
 
 def build_store(daemon: Any) -> LayerStore:
-    """The daemon's image backend, if it can build (a ``LayerStore``)."""
+    """A ``LayerStore`` over the daemon's image backend (501 if it cannot build)."""
+    from skiff.images.service import ImageService
+
     images = daemon.engine.images
+    if isinstance(images, ImageService):
+        from skiff.build.imagestore import ImageServiceStore
+
+        return ImageServiceStore(images)
     store = getattr(images, "build_store", images)
     if not hasattr(store, "resolve_image") or not hasattr(store, "commit"):
         raise HTTPError(501, "this daemon's image store does not support builds")
     return store  # type: ignore[no-any-return]
+
+
+def _held(store: LayerStore) -> contextlib.AbstractContextManager[Any]:
+    """The store for the duration of one build (``ImageServiceStore`` leases its new content)."""
+    if isinstance(store, contextlib.AbstractContextManager):
+        return store
+    return contextlib.nullcontext(store)
 
 
 def _json_param(req: Request, name: str) -> dict[str, str]:
@@ -200,8 +220,13 @@ def register(router: Router, daemon: Any) -> None:
         os.makedirs(work, exist_ok=True)
         opts = options(req, daemon)
         ctx = await receive_context(req, work)
+        held = _held(store)
         try:
-            return await _build(req, store, ctx, opts)
+            await asyncio.to_thread(held.__enter__)  # may wait for a running GC
+            try:
+                return await _build(req, store, ctx, opts)
+            finally:
+                held.__exit__(None, None, None)
         finally:
             await asyncio.to_thread(ctx.close)
 

@@ -6,12 +6,31 @@ or, in old ``docker save`` archives and hand-made rootfs tars, bzip2 or xz.
 so callers always see the tar bytes. ``Compressor`` is the write side used
 when skiff creates a layer (gzip by default; ``none`` and ``zstd`` on
 request).
+
+gzip is written the way ``pigz`` writes it: the input is cut into 512 KiB
+chunks, each deflated on its own (primed with the previous chunk's last
+32 KiB, so matches still reach back across the cut) and ended with a sync
+flush, so the pieces concatenate into one ordinary deflate stream in one
+gzip member, which any gzip reader decodes. That makes two things cheap:
+
+- chunks compress in parallel (zlib releases the GIL), in order of output;
+- a chunk that does not compress (already-compressed files: archives,
+  images, random data; measured on four 8 KiB samples at level 1, less
+  than 10 % saved) is written as stored deflate blocks instead of being
+  fed to deflate. zlib spends as long on incompressible data as on text,
+  ~40 MB/s here, so a 10 MB ``COPY`` of a tarball costs ~0.25 s of
+  deflate for nothing.
+
+The output depends only on the input and the level (not on thread
+timing), so the same tree still gives the same blob digest.
 """
 
 from __future__ import annotations
 
 import io
 import zlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO, Protocol
 
 from skiff.errors import Invalid
@@ -134,7 +153,7 @@ class Compressor:
         self.sink = sink
         self._z: Any
         if kind == "gzip":
-            self._z = zlib.compressobj(6 if level is None else level, zlib.DEFLATED, 31)
+            self._z = ChunkedGzip(sink, 6 if level is None else level)
         elif kind == "zstd":
             import zstandard
 
@@ -154,3 +173,91 @@ class Compressor:
             out = self._z.flush()
             if out:
                 self.sink.write(out)
+
+
+CHUNK = 512 << 10
+WINDOW = 32 << 10  # deflate's window: how far back a match may reach
+SAMPLE = 8 << 10
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"  # deflate, no name, mtime 0, unix
+_FINAL_BLOCK = b"\x03\x00"  # an empty fixed-Huffman block with BFINAL set
+
+
+def incompressible(chunk: bytes) -> bool:
+    """Whether deflate would save under 10 % on ``chunk`` (four samples at level 1)."""
+    n = len(chunk)
+    if n <= 4 * SAMPLE:
+        sample = chunk
+    else:
+        sample = b"".join(chunk[i * (n - SAMPLE) // 3:i * (n - SAMPLE) // 3 + SAMPLE] for i in range(4))
+    return len(zlib.compress(sample, 1)) > 0.9 * len(sample)
+
+
+def deflate_chunk(chunk: bytes, previous: bytes, level: int) -> bytes:
+    """One chunk as deflate blocks ending byte-aligned (sync flush), never the final block."""
+    if level == 0 or incompressible(chunk):
+        z = zlib.compressobj(0, zlib.DEFLATED, -15)
+    elif previous:
+        z = zlib.compressobj(level, zlib.DEFLATED, -15, zlib.DEF_MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, previous)
+    else:
+        z = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return z.compress(chunk) + z.flush(zlib.Z_SYNC_FLUSH)
+
+
+class ChunkedGzip:
+    """A gzip writer compressing 512 KiB chunks in parallel (module docstring); ``compress``/``flush``."""
+
+    def __init__(self, sink: Any, level: int = 6, workers: int = 2, max_pending: int = 4) -> None:
+        self.sink = sink
+        self.level = level
+        self.workers = workers
+        self.max_pending = max_pending
+        self._buf = bytearray()
+        self._previous = b""
+        self._crc = 0
+        self._size = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[Future[bytes]] = deque()
+        self._started = False
+
+    def compress(self, data: bytes) -> bytes:
+        if not self._started:
+            self._started = True
+            self.sink.write(_GZIP_HEADER)
+        self._buf += data
+        while len(self._buf) >= CHUNK:
+            chunk = bytes(self._buf[:CHUNK])
+            del self._buf[:CHUNK]
+            self._submit(chunk)
+        return b""
+
+    def _submit(self, chunk: bytes) -> None:
+        self._crc = zlib.crc32(chunk, self._crc)
+        self._size += len(chunk)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="gzip")
+        self._pending.append(self._pool.submit(deflate_chunk, chunk, self._previous, self.level))
+        self._previous = chunk[-WINDOW:]
+        while len(self._pending) > self.max_pending:
+            self.sink.write(self._pending.popleft().result())
+
+    def flush(self) -> bytes:
+        """Write everything and the gzip trailer (the stream is complete after this)."""
+        try:
+            if not self._started:
+                self._started = True
+                self.sink.write(_GZIP_HEADER)
+            while self._pending:
+                self.sink.write(self._pending.popleft().result())
+            if self._buf:
+                chunk = bytes(self._buf)
+                self._buf.clear()
+                self._crc = zlib.crc32(chunk, self._crc)
+                self._size += len(chunk)
+                self.sink.write(deflate_chunk(chunk, self._previous, self.level))
+            trailer = self._crc.to_bytes(4, "little") + (self._size & 0xFFFFFFFF).to_bytes(4, "little")
+            self.sink.write(_FINAL_BLOCK + trailer)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+        return b""
