@@ -22,9 +22,11 @@ def _register() -> None:
     import skiff.cli.image_commands  # noqa: F401  (registers `skiff image …`, `pull`, `images`, …)
     from skiff.cli import build, containers
     from skiff.cli.apiserver import apiserver
+    from skiff.cli.daemon import daemon
 
     containers.register(cli)
     cli.add_command(apiserver)
+    cli.add_command(daemon)
     build.register(cli)
 
 

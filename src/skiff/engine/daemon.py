@@ -219,10 +219,10 @@ def _ip_forward() -> bool:
 
 
 def run_daemon(root: str, run_root: str, socket_path: str, tcp: tuple[str, int] | None,
-               images: ImageBackend, network: NetworkBackend | None) -> None:
+               images: ImageBackend, network: NetworkBackend | None, *, cgroup_parent: str = "/skiff") -> None:
     """Blocking entry point for ``skiff daemon``: serve until SIGINT/SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    daemon = Daemon(root, run_root, images, network)
+    daemon = Daemon(root, run_root, images, network, cgroup_parent=cgroup_parent)
 
     async def main() -> None:
         task = asyncio.current_task()

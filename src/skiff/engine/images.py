@@ -27,12 +27,23 @@ class ImageRecord(NamedTuple):
         return cfg if isinstance(cfg, dict) else {}
 
 
+class Image(Protocol):
+    """What the engine reads of an image (both stores' records have it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def run_config(self) -> dict[str, Any]: ...
+
+
 class ImageBackend(Protocol):
-    def resolve(self, ref: str) -> ImageRecord:
-        """The image ``ref`` names; ``NotFound("No such image: <ref>")`` otherwise."""
+    def resolve(self, ref: str) -> Any:
+        """The ``Image`` ``ref`` names; ``NotFound("No such image: <ref>")`` otherwise."""
         ...
 
-    def prepare_rootfs(self, key: str, image: ImageRecord) -> list[RootMount]:
+    def prepare_rootfs(self, key: str, image: Any) -> list[RootMount]:
         """Create (or reuse) the container's writable snapshot; the mounts for its root."""
         ...
 

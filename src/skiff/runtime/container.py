@@ -171,9 +171,11 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
           cgroup_procs: builtins.list[str] | None = None) -> Spawned:
     """Fork stage 1 and run the set-up conversation until ``ready``.
 
-    With ``cgroup_procs`` (and ``cfg.parent_joins_cgroups``) we move the init
-    into its cgroups ourselves as soon as we learn its pid, while it builds
-    its root filesystem; it waits for our ``cgroup-joined`` before it runs.
+    With ``cgroup_procs`` (and ``cfg.parent_joins_cgroups``) we move stage 1
+    into the container's cgroups right after the fork (the first move may
+    stall ~10 ms; stage 1 and the init keep working meanwhile), then the init
+    as soon as we learn its pid (fast by then: the lock is warm) and tell it
+    ``cgroup-joined``; it waits for that before anything of the container runs.
     """
     parent, child = Channel.pair()
     pid1 = os.fork()
@@ -181,6 +183,11 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
         parent.close()
         init.stage1(cfg, child)
     child.close()
+    if cgroup_procs:
+        # If stage 1 already failed, the move fails too; its error message is
+        # still queued on the channel: keep reading.
+        with contextlib.suppress(ProcessLookupError):
+            _join_cgroups(pid1, cgroup_procs)
     init_pid = 0
     console = None
     try:
@@ -196,10 +203,8 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
             elif kind == "pid":
                 init_pid = msg["pid"]
                 if cgroup_procs:
-                    # If init already failed, the move or the send fails too; its
-                    # error message is still queued on the channel: keep reading.
                     with contextlib.suppress(ProcessLookupError, BrokenPipeError, ConnectionError):
-                        _join_cgroups(init_pid, cgroup_procs)
+                        _join_cgroups(init_pid, cgroup_procs)  # a no-op if it was born inside
                         parent.send({"type": "cgroup-joined"})
             elif kind == "pty":
                 console = fds[0]

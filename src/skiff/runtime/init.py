@@ -95,7 +95,7 @@ def stage1(cfg: InitConfig, ch: Channel) -> None:
     code = 1
     try:
         pid = str(os.getpid()).encode()
-        for path in cfg.cgroup_procs:
+        for path in cfg.cgroup_procs:  # exec: join the container's cgroups ourselves
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
             try:
                 os.write(fd, pid)
@@ -106,7 +106,9 @@ def stage1(cfg: InitConfig, ch: Channel) -> None:
         if cfg.new_user:
             syscalls.unshare(syscalls.CLONE_NEWUSER)
             ch.send({"type": "userns", "pid": os.getpid()})
-            ch.recv()
+            msg, _ = ch.recv()
+            if msg.get("type") != "maps-done":
+                raise RuntimeError(f"unexpected message from the runtime: {msg}")
             try:
                 os.setresgid(0, 0, 0)
                 os.setresuid(0, 0, 0)
@@ -116,13 +118,12 @@ def stage1(cfg: InitConfig, ch: Channel) -> None:
             syscalls.unshare(cfg.new_flags)
         if cfg.new_cgroupns and not cfg.parent_joins_cgroups:
             syscalls.unshare(syscalls.CLONE_NEWCGROUP)
-            cfg.cgroup_ready = True
         child = syscalls.clone_parent()
         if child == 0:
             _init_main(cfg, ch)
         ch.send({"type": "pid", "pid": child})
         code = 0
-    except BaseException as e:
+    except BaseException as e:  # noqa: BLE001 - reported to the runtime, then exit
         report_error(ch, e)
     finally:
         os._exit(code)
@@ -203,12 +204,13 @@ def _arrange_fds(cfg: InitConfig, ch: Channel) -> None:
 def enter_cgroup(cfg: InitConfig, ch: Channel) -> None:
     """Wait until the runtime has moved us into the container's cgroups.
 
-    Moving a process between cgroups takes a global lock that can stall for
-    a whole RCU grace period (~10 ms here) on the first move; the runtime
-    does it while init builds the root filesystem, and init only waits here,
-    right before it needs to be inside: when it mounts a fresh cgroup2 view,
-    and before it reports ready. The cgroup namespace is unshared after the
-    move, so the container sees its own cgroup as the root.
+    The runtime moves stage 1 right after the fork, and then this init as
+    soon as it learns its pid; the first move can stall for an RCU grace
+    period (~10 ms here), so the init builds its root filesystem meanwhile
+    and only waits here: before a fresh cgroup2 mount (which shows the
+    cgroup namespace's root) and before anything of the container runs. The
+    cgroup namespace is unshared after the move, so the container sees its
+    own cgroup as ``/``.
     """
     if cfg.cgroup_ready:
         return
@@ -216,8 +218,8 @@ def enter_cgroup(cfg: InitConfig, ch: Channel) -> None:
         msg, _ = ch.recv()
         if msg.get("type") != "cgroup-joined":
             raise RuntimeError(f"unexpected message from the runtime: {msg}")
-    if cfg.new_cgroupns:
-        syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+        if cfg.new_cgroupns:
+            syscalls.unshare(syscalls.CLONE_NEWCGROUP)
     cfg.cgroup_ready = True
 
 

@@ -88,7 +88,7 @@ class RootfsContext:
         self.in_userns = in_userns
         self.root_mounts = root_mounts
         self.mounted: list[str] = []  # container paths mounted so far
-        # called before the cgroup filesystem is mounted (init joins its cgroup then)
+        # called before a fresh cgroup2 view is mounted (init must be in its cgroup by then)
         self.before_cgroup_mount: Callable[[], None] = lambda: None
 
 
@@ -159,7 +159,7 @@ def mount_cgroups(k: Kernel, ctx: RootfsContext, dest: str, flags: int) -> None:
     """
     make_mountpoint(k, ctx.rootfs, dest, is_dir=True)
     if ctx.cgroup_v2 and ctx.new_cgroupns:
-        ctx.before_cgroup_mount()  # a fresh cgroup2 mount shows the cgroupns root: be inside first
+        ctx.before_cgroup_mount()
     base = flags & (s.MS_NOSUID | s.MS_NODEV | s.MS_NOEXEC | s.MS_RELATIME)
     ro = flags & s.MS_RDONLY
     if ctx.cgroup_v2:
