@@ -1,4 +1,4 @@
-"""Real builds as root, offline, from the busybox base image (DirStore + runtime)."""
+"""Real builds as root, offline, from the busybox base image (the real image store + runtime)."""
 
 from __future__ import annotations
 

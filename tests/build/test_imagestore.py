@@ -167,3 +167,16 @@ def test_cache_mounts_and_index_live_under_the_store_root(build_env: Env) -> Non
     with store:
         store.cache_put("k-" + os.urandom(4).hex(), "v")
     assert os.path.exists(os.path.join(build_env.service.root, "build", "cache.db"))
+
+
+def test_prune_forgets_the_cache_and_collects_what_only_it_kept(build_env: Env, ctx_dir: Path) -> None:
+    svc = build_env.service
+    before = {i.name for i in svc.snapshots.walk()}
+    df = f"FROM busybox AS tool\nRUN echo {os.urandom(6).hex()} > /t\nFROM busybox\nCOPY --from=tool /t /copied\n"
+    build_env.build(ctx_dir, df, tags=("pruneme:1",))
+    assert len({i.name for i in svc.snapshots.walk()} - before) == 2  # the tool stage's layer, the image's
+    keys, freed = build_env.store.prune()
+    assert len(keys) >= 2 and freed > 0
+    assert {i.name for i in svc.snapshots.walk()} - before == {svc.get("pruneme:1").top_layer}
+    _, rec = build_env.build(ctx_dir, df, tags=("pruneme:1",))
+    assert rec.of("cached") == []

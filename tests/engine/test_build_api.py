@@ -1,5 +1,5 @@
 """``POST /build`` through the real docker CLI (legacy builder fallback) and docker-py,
-on a skiffd whose image backend is skiff's real image store (``ImageService``)."""
+on a skiffd whose image backend is skiff's real image store (``EngineImages``, an ``ImageService``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from skiff.build.imagestore import ImageServiceStore
-from skiff.images.service import ImageService
+from skiff.engine.imagestore import EngineImages
 from tests.engine.conftest import DOCKER, RunningDaemon, _cleanup_cgroups
 
 pytestmark = pytest.mark.root
@@ -39,7 +39,7 @@ def builder_daemon(busybox_rootfs: str) -> Iterator[RunningDaemon]:
         pytest.skip("skiffd needs root")
     base = tempfile.mkdtemp(prefix="skiff-test-buildapi-")
     os.chmod(base, 0o755)
-    images = _engine_images(os.path.join(base, "store"))
+    images = EngineImages(os.path.join(base, "store"))
     ImageServiceStore(images).import_rootfs("busybox", busybox_rootfs)
     d = RunningDaemon(base, busybox_rootfs, images=images)
     d.start()
@@ -55,26 +55,6 @@ def builder_daemon(busybox_rootfs: str) -> Iterator[RunningDaemon]:
         _cleanup_cgroups(d.cgroup_parent + "/build")
         _cleanup_cgroups(d.cgroup_parent)
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _engine_images(root: str) -> ImageService:
-    """The daemon's image backend: ``EngineImages`` (image endpoints + build) when the engine has it."""
-    try:
-        from skiff.engine.imagestore import EngineImages
-    except ImportError:
-        return _BuildOnlyImages(root)
-    return EngineImages(root)
-
-
-class _BuildOnlyImages(ImageService):
-    def register_api(self, router: Any, daemon: Any) -> None:
-        from skiff.engine.docker_api import build
-
-        build.register(router, daemon)
-
-
-def _has_image_api(d: RunningDaemon) -> bool:
-    return not isinstance(d.images, _BuildOnlyImages)
 
 
 @pytest.fixture
@@ -105,8 +85,7 @@ def test_docker_build_without_flags(cli: RunningDaemon, context: Path) -> None:
     assert "Successfully built" in out.stdout and "Successfully tagged built:1" in out.stdout
     run = cli.docker("run", "--rm", "built:1")
     assert run.stdout == "hello\nbuilt-2\n"
-    inspect = (json.loads(cli.docker("inspect", "built:1").stdout)[0] if _has_image_api(cli)
-               else cli.images.inspect("built:1"))
+    inspect = json.loads(cli.docker("inspect", "built:1").stdout)[0]
     assert inspect["Config"]["Env"][-1] == "FOO=bar" and inspect["Config"]["ExposedPorts"] == {"80/tcp": {}}
     assert inspect["Config"]["Cmd"] == ["cat", "/hello.txt", "/built.txt"]
     assert len(inspect["RootFS"]["Layers"]) == 3
@@ -160,8 +139,6 @@ def test_failure_in_stream_after_output(builder_daemon: RunningDaemon) -> None:
 
 def test_docker_py_build(builder_daemon: RunningDaemon, context: Path) -> None:
     docker = pytest.importorskip("docker")
-    if not _has_image_api(builder_daemon):
-        pytest.skip("docker-py inspects the built image: needs the engine's image endpoints")
     client: Any = builder_daemon.client()
     try:
         image, logs = client.images.build(path=str(context), tag="pybuilt:1", buildargs={"X": "3"})

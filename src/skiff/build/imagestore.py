@@ -208,10 +208,22 @@ class ImageServiceStore:
             self._conn().execute("INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
                                  (key, value, time.time()))
 
-    def cache_clear(self) -> int:
-        """Forget every cache entry (``skiff builder prune``-like); how many there were."""
-        with self._lock:
-            return self._conn().execute("DELETE FROM cache").rowcount
+    def prune(self) -> tuple[list[str], int]:
+        """``docker builder prune``: forget the cache, drop cache mounts, collect the layers
+        only the cache kept; (cache keys removed, bytes freed). Not inside ``with store:``."""
+        import shutil
+
+        from skiff.snapshots.overlay import dir_usage
+
+        mounts = os.path.join(self.root, "cachemounts")
+        with self.service.content.gc_lock():  # no build is running (each holds a lease)
+            with self._lock:
+                db = self._conn()
+                entries = [str(r[0]) for r in db.execute("SELECT key FROM cache WHERE key NOT LIKE 'file-%'")]
+                db.execute("DELETE FROM cache")
+            freed = dir_usage(mounts).size if os.path.isdir(mounts) else 0
+            shutil.rmtree(mounts, ignore_errors=True)
+        return entries, freed + self.service.gc().bytes
 
     def cache_mount_dir(self, cache_id: str) -> str:
         path = os.path.join(self.root, "cachemounts", hashlib.sha256(cache_id.encode()).hexdigest()[:32])

@@ -14,8 +14,9 @@ directly; it talks to these roles:
 * :class:`Runner` — run one RUN step: a real container over the working
   snapshot, stdout/stderr streamed to a callback, its exit status returned.
 
-``skiff.build.dirstore.DirStore`` implements ``LayerStore`` with plain
-directories and tar files; ``skiff.build.runner.RuntimeRunner`` implements
+``skiff.build.imagestore.ImageServiceStore`` implements ``LayerStore`` on
+skiff's image store (``skiff.images.ImageService``: content store, overlay
+snapshotter, names); ``skiff.build.runner.RuntimeRunner`` implements
 ``Runner`` with ``skiff.runtime``.
 """
 

@@ -214,6 +214,15 @@ def register(router: Router, daemon: Any) -> None:
     setattr(router, _REGISTERED, True)
     work = os.path.join(daemon.run_root, "build")
 
+    @router.route("POST", r"/build/prune")
+    async def prune(req: Request) -> Response:
+        """``docker builder prune``: the cache index, cache mounts, and layers only the cache kept."""
+        prune_cache = getattr(build_store(daemon), "prune", None)
+        if prune_cache is None:
+            raise HTTPError(501, "this daemon's image store cannot prune its build cache")
+        keys, freed = await asyncio.to_thread(prune_cache)
+        return Response.json({"CachesDeleted": keys or None, "SpaceReclaimed": freed})
+
     @router.route("POST", r"/build")
     async def build(req: Request) -> Response | None:
         store = build_store(daemon)
