@@ -21,7 +21,7 @@ import pytest
 
 from skiff.build.imagestore import ImageServiceStore
 from skiff.build.progress import StepError
-from skiff.errors import FailedPrecondition
+from skiff.errors import FailedPrecondition, NotFound
 from skiff.images.service import ImageService
 from skiff.oci import mediatypes as mt
 from tests.build.conftest import Env, run_in
@@ -180,3 +180,18 @@ def test_prune_forgets_the_cache_and_collects_what_only_it_kept(build_env: Env, 
     assert {i.name for i in svc.snapshots.walk()} - before == {svc.get("pruneme:1").top_layer}
     _, rec = build_env.build(ctx_dir, df, tags=("pruneme:1",))
     assert rec.of("cached") == []
+
+
+def test_missing_base_images_are_pulled(build_env: Env, ctx_dir: Path, registry: RegistryProc) -> None:
+    svc = build_env.service
+    base = f"{registry.host}/skiff/base:1"
+    build_env.build(ctx_dir, "FROM busybox\nRUN echo from-registry > /origin\n", tags=("regbase:1",))
+    asyncio.run(svc.push("regbase:1", base))
+    svc.remove("regbase:1")  # now only the registry has it
+    with pytest.raises(NotFound):
+        svc.get(base)
+    _, rec = build_env.build(ctx_dir, f"FROM {base}\nCOPY --from={base} /origin /copied\nRUN cat /origin /copied\n")
+    assert rec.of("message") == [("message", f"Pulling {base}")]
+    assert rec.text() == "from-registry\nfrom-registry\n" and svc.get(base).repo_tags == (base,)
+    with pytest.raises(StepError, match=r"No such image: .*nothere:1, and pulling it failed: .*not found"):
+        build_env.build(ctx_dir, f"FROM {registry.host}/skiff/nothere:1\n")

@@ -70,6 +70,11 @@ def test_docker_build_then_images_history_run_push_pull(skiffd: Skiffd, context:
     assert json.loads(skiffd.docker("image", "inspect", ref).stdout)[0]["Id"] == image_id
     assert skiffd.docker("run", "--rm", ref).stdout == "hello\nmade-by-tool\nhi docker\n"
     skiffd.docker("rmi", ref)
+    # a base image the daemon does not have is pulled, as docker build does
+    (context / "Dockerfile.child").write_text(f"FROM {ref}\nRUN cat /greeting\n")
+    child = skiffd.docker("build", "-q", "-f", str(context / "Dockerfile.child"), str(context)).stdout.strip()
+    assert skiffd.docker("run", "--rm", child, "cat", "/made").stdout == "made-by-tool\n"
+    assert ref in skiffd.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
 
 
 def test_skiff_build_into_the_daemons_store(skiffd: Skiffd, context: Path) -> None:  # noqa: F811

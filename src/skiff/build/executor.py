@@ -53,8 +53,8 @@ from skiff.build.instparse import ParsedDockerfile, parse_trigger
 from skiff.build.progress import NullReporter, Reporter, StepError
 from skiff.build.runstep import RunSteps
 from skiff.build.stages import plan, resolve_ref
-from skiff.build.store import ImageInfo, LayerStore, Runner, Snapshot
-from skiff.errors import NotFound, SkiffError
+from skiff.build.store import LayerStore, Runner, Snapshot
+from skiff.errors import SkiffError
 from skiff.runtime.paths import secure_join
 
 
@@ -169,10 +169,7 @@ class _Build(RunSteps):
             cfg = {"architecture": arch(), "os": "linux", "config": {"Env": list(DEFAULT_ENV)},
                    "rootfs": {"type": "layers", "diff_ids": []}, "history": []}
             return StageState(label, cfg)
-        try:
-            info: ImageInfo = self.store.resolve_image(f.base)
-        except NotFound as e:
-            raise self.error(f, f"{e.message} (skiff builds offline: load or build the base image first)") from None
+        info = await self._image(f, f.base)
         cfg = copy.deepcopy(info.config)
         cfg.setdefault("config", {})
         cfg.setdefault("history", [])
@@ -254,7 +251,7 @@ class _Build(RunSteps):
                     self._apply_layer(st, diff, chain, rec.get("created") or st.created, created_by)
                     return
         snap_key = "build-" + secrets.token_hex(16)
-        snap = self.store.prepare(snap_key, st.chain)
+        snap = await asyncio.to_thread(self.store.prepare, snap_key, st.chain)
         try:
             await work(snap)
         except BaseException:
@@ -299,7 +296,7 @@ class _Build(RunSteps):
             if from_:
                 from skiff.build.mountview import view
 
-                layers = await self._layers_of(stage, from_)
+                layers = await self._layers_of(stage, from_, inst)
                 ctx = BuildContext(stack.enter_context(view(layers, self.scratch)), [])
             items = await asyncio.to_thread(steps.plan_files, inst, ctx, dest, self.scratch)
             content = await asyncio.to_thread(fileops.digest, items, fileops.Options(chmod=chmod), self.store)

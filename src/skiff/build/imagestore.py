@@ -98,6 +98,13 @@ class ImageServiceStore:
             self._layers.setdefault(diff, desc)
         return ImageInfo(rec.id, rec.config)
 
+    async def pull_image(self, ref: str) -> ImageInfo:
+        """Fetch ``ref`` from its registry (a base image the store has not got), unpacked."""
+        import asyncio
+
+        await self.service.pull(ref)
+        return await asyncio.to_thread(self.resolve_image, ref)
+
     def create_image(self, config: dict[str, Any], tags: list[str]) -> str:
         diffs = list((config.get("rootfs") or {}).get("diff_ids") or [])
         descs, parent = [], ""

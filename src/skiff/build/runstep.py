@@ -22,7 +22,8 @@ from skiff.build.context import BuildContext
 from skiff.build.mounts import parse_mount
 from skiff.build.progress import Reporter, StepError
 from skiff.build.stages import resolve_ref
-from skiff.build.store import LayerStore, Snapshot
+from skiff.build.store import ImageInfo, LayerStore, Snapshot
+from skiff.errors import NotFound, SkiffError
 
 if TYPE_CHECKING:
     from skiff.build.executor import Builder
@@ -94,17 +95,37 @@ class RunSteps:
         for raw in inst.mounts:
             m = parse_mount(raw)
             if m.from_ and m.from_ not in out:
-                out[m.from_] = await self._layers_of(stage, m.from_)
+                out[m.from_] = await self._layers_of(stage, m.from_, inst)
         return out
 
-    async def _layers_of(self, stage: ins.Stage, name: str) -> list[str]:
+    async def _layers_of(self, stage: ins.Stage, name: str, inst: ins.Instruction) -> list[str]:
         ref = resolve_ref(self.df.stages, name, stage.index)
         if ref.stage is not None:
             chain = (await asyncio.shield(self.results[ref.stage])).chain
         else:
-            diffs = self.store.resolve_image(ref.image).diff_ids
+            diffs = (await self._image(inst, ref.image)).diff_ids
             chain = chain_ids(diffs)[-1] if diffs else ""
         return self.store.layer_dirs(chain)
+
+    async def _image(self, inst: ins.Instruction, ref: str) -> ImageInfo:
+        """Image ``ref`` from the store, pulled from its registry first if the store lacks it (as Docker does).
+
+        In a thread: the store unpacks an image that is stored but not unpacked
+        yet, and the daemon's event loop must not wait for that.
+        """
+        try:
+            return await asyncio.to_thread(self.store.resolve_image, ref)
+        except NotFound as e:
+            missing = e.message
+        pull = getattr(self.store, "pull_image", None)
+        if pull is None:
+            raise self.error(inst, f"{missing} (load or build it first)")
+        self.rep.message(f"Pulling {ref}")
+        try:
+            info: ImageInfo = await pull(ref)
+        except SkiffError as e:
+            raise self.error(inst, f"{missing}, and pulling it failed: {e.message}") from None
+        return info
 
     async def _run_container(self, st: StageState, inst: ins.Run, snap: Snapshot, argv: list[str],
                              args: dict[str, str], proxies: dict[str, str], extra: list[dict[str, Any]],
