@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from skiff.build.cachekey import canonical
@@ -39,14 +38,19 @@ class BuildResult(NamedTuple):
     warnings: tuple[str, ...]
 
 
-@dataclass
 class StageState:
-    label: str
-    config: dict[str, Any]  # the whole OCI image config document
-    chain: str = ""
-    args: dict[str, str] = field(default_factory=dict)
-    cmd_set: bool = False
-    created: str = "1970-01-01T00:00:00Z"
+    """One stage in progress (a plain class: importing ``dataclasses`` would cost the cached build)."""
+
+    __slots__ = ("args", "chain", "cmd_set", "config", "created", "label")
+
+    def __init__(self, label: str, config: dict[str, Any], chain: str = "", args: dict[str, str] | None = None,
+                 cmd_set: bool = False, created: str = "1970-01-01T00:00:00Z") -> None:
+        self.label = label
+        self.config = config  # the whole OCI image config document
+        self.chain = chain
+        self.args: dict[str, str] = {} if args is None else args
+        self.cmd_set = cmd_set
+        self.created = created
 
     @property
     def run(self) -> dict[str, Any]:

@@ -27,7 +27,6 @@ import contextlib
 import copy
 import json
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -250,7 +249,7 @@ class _Build(RunSteps):
                     self.rep.cached(st.label)
                     self._apply_layer(st, diff, chain, rec.get("created") or st.created, created_by)
                     return
-        snap_key = "build-" + secrets.token_hex(16)
+        snap_key = "build-" + os.urandom(16).hex()
         snap = await asyncio.to_thread(self.store.prepare, snap_key, st.chain)
         try:
             await work(snap)

@@ -13,7 +13,6 @@ Worked example: ``type=cache,target=/root/.cache,sharing=locked`` ->
 
 from __future__ import annotations
 
-import csv
 from typing import NamedTuple
 
 from skiff.errors import Invalid
@@ -58,6 +57,8 @@ def _number(key: str, value: str, base: int) -> int:
 
 def parse_mount(spec: str) -> Mount:
     """One ``--mount`` value (already variable-expanded)."""
+    import csv  # only Dockerfiles with RUN --mount pay for it
+
     try:
         fields = next(csv.reader([spec]))
     except (csv.Error, StopIteration):

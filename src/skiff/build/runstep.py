@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import secrets
+import os
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -146,7 +146,7 @@ class RunSteps:
             roots = {name: stack.enter_context(view(dirs, self.scratch)) for name, dirs in sources.items()}
             mounts = steps.run_mounts(inst, cfg.get("WorkingDir") or "/", self.ctx, roots,
                                       self.store.cache_mount_dir)
-            cid = secrets.token_hex(32)
+            cid = os.urandom(32).hex()
             spec = run_spec(argv, env=steps.run_env(cfg, args, proxies), cwd=cfg.get("WorkingDir") or "/",
                             uid=uid, gid=gid, groups=groups, mounts=[m.oci for m in mounts] + extra,
                             hostname=cid[:12], cgroups_path=f"{self.opts.cgroup_parent}/{cid}",

@@ -9,7 +9,9 @@ goes to the click application in ``skiff.cli.app``, imported only then.
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 _IMAGE_VERBS = frozenset({"image", "pull", "push", "images", "rmi", "tag", "save", "load", "import", "login",
                           "logout"})
@@ -28,10 +30,22 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["build"]:  # argparse too: the cached build is timed against podman
         from skiff.cli.build import main as build_main
 
-        return build_main(args[1:])
+        rc = build_main(args[1:])
+        if argv is None:  # the process's own command line: leave now (see _leave)
+            _leave(rc)
+        return rc
     from skiff.cli.app import cli
 
     return int(cli.main(args=args, prog_name="skiff", standalone_mode=True) or 0)
+
+
+def _leave(rc: int) -> NoReturn:
+    """Exit without the interpreter's finalization (module teardown: ~15 ms, a tenth of a
+    fully cached build). By now the build has closed its databases, committed its blobs
+    and removed its scratch space; only stdio may still hold buffered bytes."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import os
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from skiff.errors import AlreadyExists, SkiffError
-from skiff.images.changes import apply_changes
 from skiff.images.record import ImageRecord
 from skiff.oci import mediatypes as mt
 from skiff.oci import reference
@@ -61,6 +60,8 @@ def import_tar(svc: ImageService, src: str | BinaryIO, ref: str | None = None, *
             plat = platform or svc.platform
             history = [{"created": rfc3339(), "created_by": "skiff import",
                         **({"comment": message} if message else {})}]
+            from skiff.images.changes import apply_changes
+
             cfg = new_config([layer.diff_id], run=apply_changes({}, changes), arch=plat.architecture,
                              os_name=plat.os, history=history)
             if plat.variant:
@@ -130,6 +131,8 @@ def create_image_from(svc: ImageService, base: ImageRecord | None, layers: list[
                       empty_history: list[dict[str, Any]] | None = None) -> ImageRecord:
     base_cfg: dict[str, Any] = json.loads(json.dumps(base.config)) if base else {}
     run = run_config if run_config is not None else (base.run_config if base else {})
+    from skiff.images.changes import apply_changes
+
     run = apply_changes(run, changes)
     now = rfc3339()
     hist = list(base_cfg.get("history") or [])
