@@ -60,6 +60,16 @@ def run(cmd: list[str], env: dict[str, str], check: bool = True) -> subprocess.C
     return p
 
 
+def remove_cgroup_parent(parent: str) -> None:
+    from skiff.runtime.cgroups import detect
+
+    layout = detect()
+    for root in [h.mountpoint for h in layout.hierarchies] + [layout.unified or ""]:
+        d = os.path.join(root, parent.lstrip("/"))
+        if os.path.isdir(d):
+            subprocess.run(["find", d, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"], capture_output=True)
+
+
 def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
@@ -170,6 +180,7 @@ def main() -> int:
             if ids:
                 t.docker("rm", "-f", *ids)
         t.stop_skiffd()
+        remove_cgroup_parent(f"/skiff-bench-{TAG}")
         with contextlib.suppress(Exception):
             t.pm("rm", "-a", "-f", "-t", "0")
         subprocess.run([*t.podman, "system", "reset", "-f"], env=t.podman_env, capture_output=True)

@@ -10,6 +10,7 @@ Each step prints the command, the container's output and its exit status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -111,6 +112,21 @@ def _cpu(quota: int, period: int) -> Mutator:
     return m
 
 
+def _remove_cgroup_parent(parent: str) -> None:
+    """The demo's containers are gone; remove their (now empty) parent cgroup."""
+    from skiff.runtime.cgroups import detect
+
+    layout = detect()
+    for root in [h.mountpoint for h in layout.hierarchies] + [layout.unified or ""]:
+        d = os.path.join(root, parent.lstrip("/"))
+        for sub in (os.listdir(d) if os.path.isdir(d) else []):
+            if os.path.isdir(os.path.join(d, sub)):
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(d, sub))
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+
+
 def run_demo(keep: bool = False) -> int:
     if os.geteuid() != 0:
         Console(stderr=True).print("[red]skiff demo needs root (namespaces, cgroups, mounts)[/red]")
@@ -154,6 +170,7 @@ def run_demo(keep: bool = False) -> int:
         demo.exec_demo()
         check("exec", True)
     finally:
+        _remove_cgroup_parent("/skiff-demo")
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     table = Table(title="demo summary")
