@@ -195,3 +195,17 @@ def test_missing_base_images_are_pulled(build_env: Env, ctx_dir: Path, registry:
     assert rec.text() == "from-registry\nfrom-registry\n" and svc.get(base).repo_tags == (base,)
     with pytest.raises(StepError, match=r"No such image: .*nothere:1, and pulling it failed: .*not found"):
         build_env.build(ctx_dir, f"FROM {registry.host}/skiff/nothere:1\n")
+
+
+def test_docker_typed_base_layers_get_oci_types(build_env: Env, ctx_dir: Path) -> None:
+    """A build writes an OCI manifest; layers of a Docker-typed base are retyped, as BuildKit does."""
+    svc = build_env.service
+    bb = svc.get("busybox")
+    layers = [d._replace(media_type=mt.DOCKER_LAYER_GZIP) for d in bb.layers]
+    svc.create_image(bb.config, layers, "dockertyped:1", docker=True)
+    assert svc.get("dockertyped:1").manifest.media_type == mt.DOCKER_MANIFEST
+    result, _ = build_env.build(ctx_dir, "FROM dockertyped:1\nRUN echo x > /x\n", tags=("fromdocker:1",))
+    rec = svc.get("fromdocker:1")
+    assert rec.manifest.media_type == mt.OCI_MANIFEST
+    assert [d.media_type for d in rec.layers] == [mt.OCI_LAYER_GZIP] * 2
+    assert run_in(build_env, result.image_id, "cat", "/x") == "x\n"

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from skiff.build.cachekey import chain_id
 from skiff.build.store import ImageInfo, Layer, Snapshot
 from skiff.errors import AlreadyExists, FailedPrecondition, NotFound
+from skiff.oci import mediatypes as mt
 
 if TYPE_CHECKING:
     from skiff.images.service import ImageService
@@ -67,22 +68,26 @@ class ImageServiceStore:
         self._layers: dict[str, Descriptor] = {}  # diff ID -> a blob of it (this build's and its bases')
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._lease = contextlib.ExitStack()
-        self._held = 0
+        self._leases: list[contextlib.AbstractContextManager[None]] = []
 
     # --- lifetime: hold off GC while the build's layers are unnamed ------------------
 
     def __enter__(self) -> ImageServiceStore:
-        self._lease.enter_context(self.service.content.lease())
-        self._held += 1
+        lease = self.service.content.lease()
+        lease.__enter__()
+        self._leases.append(lease)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
+        if self._leases:
+            self._leases.pop().__exit__(None, None, None)
+        if not self._leases:
+            self.close()
 
     def close(self) -> None:
-        self._lease.close()
-        self._held = 0
+        """Release every lease and close the cache index (it reopens when used again)."""
+        while self._leases:
+            self._leases.pop().__exit__(None, None, None)
         with self._lock:
             if self._db is not None:
                 self._db.close()
@@ -111,7 +116,7 @@ class ImageServiceStore:
         for diff in diffs:
             parent = chain_id(parent, diff)
             descs.append(self._descriptor(diff, parent))
-        rec = self.service.create_image(config, descs, tags[0] if tags else None)
+        rec = self.service.create_image(config, [_oci_layer(d) for d in descs], tags[0] if tags else None)
         for tag in tags[1:]:
             self.service.tag(rec.id, tag)
         return rec.id
@@ -162,7 +167,7 @@ class ImageServiceStore:
         return [self.snapshots.upper_dir(chain), *self.snapshots.lower_dirs(chain)]
 
     def prepare(self, key: str, parent: str) -> Snapshot:
-        if not self._held:
+        if not self._leases:
             raise FailedPrecondition("ImageServiceStore: build inside `with store:` (GC must wait for the build)")
         mounts = self.snapshots.prepare(key, parent, labels={BUILD_LABEL: "1", EXTRACT_LABEL: "1"})
         return Snapshot(key, tuple(mounts), self.snapshots.upper_dir(key))
@@ -252,8 +257,17 @@ class ImageServiceStore:
             return self.service.import_tar(tar, name, changes=[env, *changes]).id
 
 
+_DOCKER_TO_OCI = {mt.DOCKER_LAYER_GZIP: mt.OCI_LAYER_GZIP, mt.DOCKER_LAYER: mt.OCI_LAYER,
+                  mt.DOCKER_LAYER_FOREIGN: mt.OCI_LAYER_NONDIST_GZIP}
+
+
+def _oci_layer(desc: Descriptor) -> Descriptor:
+    """A base layer from a Docker-typed image, typed for the OCI manifest a build writes (as BuildKit does)."""
+    media = _DOCKER_TO_OCI.get(desc.media_type)
+    return desc if media is None else desc._replace(media_type=media)
+
+
 def _blob_descriptor(service: ImageService, digest: str) -> Descriptor:
-    from skiff.oci import mediatypes as mt
     from skiff.oci.descriptor import Descriptor
 
     with open(service.content.path(digest), "rb") as f:
