@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -54,7 +55,18 @@ def builder_daemon(busybox_rootfs: str) -> Iterator[RunningDaemon]:
         images.close()
         _cleanup_cgroups(d.cgroup_parent + "/build")
         _cleanup_cgroups(d.cgroup_parent)
+        _umount_netns(base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _umount_netns(base: str) -> None:
+    """The network manager's netns directory is a mount: rmtree cannot remove it. (Not the bridges:
+    the session's skiffd shares their names and may still run.)"""
+    netns = os.path.join(base, "run", "netns")
+    if os.path.isdir(netns):
+        for f in os.listdir(netns):
+            subprocess.run(["umount", os.path.join(netns, f)], capture_output=True)
+        subprocess.run(["umount", netns], capture_output=True)
 
 
 @pytest.fixture
