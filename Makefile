@@ -6,9 +6,9 @@ PYTHON := /usr/bin/python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 APT_PACKAGES := python3 python3-venv python3-dev gcc make busybox-static runc crun \
-	libseccomp2 iproute2 util-linux procps
+	libseccomp2 iproute2 util-linux procps etcd-server etcd-client openssl
 
-.PHONY: all apt setup demo test lint typecheck unit bench clean
+.PHONY: all apt setup demo test lint typecheck unit bench bench-apiserver schema proto clean
 
 all: test
 
@@ -43,6 +43,16 @@ test: lint typecheck unit
 
 bench: setup
 	$(VENV)/bin/python benchmarks/runtime_start.py
+
+bench-apiserver: setup
+	$(VENV)/bin/python benchmarks/apiserver.py
+
+# Regenerate the API server's data files (tests/api/test_schema_data.py checks they are current).
+schema: setup
+	$(VENV)/bin/python tools/gen_kube_schema.py
+
+proto: setup
+	$(VENV)/bin/python tools/gen_proto_tables.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

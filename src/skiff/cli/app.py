@@ -31,3 +31,12 @@ def demo(keep: bool) -> None:
     from skiff.demo import run_demo
 
     raise SystemExit(run_demo(keep=keep))
+
+
+def _register_apiserver() -> None:
+    from skiff.cli.apiserver import apiserver
+
+    cli.add_command(apiserver)
+
+
+_register_apiserver()
