@@ -1,0 +1,162 @@
+"""One scheduling cycle as a function of (profile, pod, nodes): upstream
+``schedule_one.go`` ``schedulePod`` without the API calls.
+
+1. PreFilter (a plugin may Skip its Filter, restrict the nodes, or reject);
+2. Filter nodes from a rotating start index until ``num_feasible_nodes_to_find``
+   nodes fit (all nodes below 100; 50 % - nodes/125 above, at least 5 % and 100);
+3. PreScore and Score the feasible nodes, NormalizeScore, weight and sum;
+4. pick the best score, ties broken at random (reservoir sampling).
+
+When no node fits, :class:`~skiff.scheduler.messages.FitError` carries the
+per-node statuses for PostFilter (preemption) and the event message.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from skiff.scheduler.framework import Code, CycleState, Status
+from skiff.scheduler.messages import Diagnosis, FitError
+from skiff.scheduler.nodeinfo import NodeInfo, PodInfo
+from skiff.scheduler.registry import Profile
+
+MIN_FEASIBLE_NODES = 100
+MIN_FEASIBLE_PERCENTAGE = 5
+
+
+def num_feasible_nodes_to_find(num_all: int, percentage: int = 0) -> int:
+    """Worked example: 5,000 nodes -> 50 - 40 = 10 % -> 500 nodes; 1,000 -> 42 % -> 420."""
+    if num_all < MIN_FEASIBLE_NODES:
+        return num_all
+    if percentage <= 0:
+        percentage = max(50 - num_all // 125, MIN_FEASIBLE_PERCENTAGE)
+    return max(num_all * percentage // 100, MIN_FEASIBLE_NODES)
+
+
+@dataclass
+class ScheduleResult:
+    node: str
+    evaluated: int
+    feasible: int
+
+
+def run_pre_filter(prof: Profile, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]
+                   ) -> tuple[set[str] | None, Status | None]:
+    allowed: set[str] | None = None
+    for p in prof.pre_filter:
+        res, st = p.pre_filter(state, pod, nodes)
+        if st is not None:
+            if st.code == Code.SKIP:
+                state.skip_filter.add(p.name)
+                continue
+            if not st.is_success():
+                return None, st.with_plugin(p.name)
+        if res is not None and res.node_names is not None:
+            allowed = res.node_names if allowed is None else allowed & res.node_names
+    return allowed, None
+
+
+def run_filters(prof: Profile, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+    for p in prof.filter:
+        if p.name in state.skip_filter:
+            continue
+        st = p.filter(state, pod, node)
+        if st is not None and not st.is_success():
+            return st.with_plugin(p.name)
+    return None
+
+
+class Scheduler:
+    """The pure algorithm with its one piece of memory: where the last search stopped."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self.next_start = 0
+        self.rng = rng or random.Random()
+
+    def find_nodes_that_fit(self, prof: Profile, state: CycleState, pod: PodInfo,
+                            nodes: list[NodeInfo], diag: Diagnosis) -> list[NodeInfo]:
+        allowed, st = run_pre_filter(prof, state, pod, nodes)
+        if st is not None:
+            diag.pre_filter_msg = st.message()
+            if st.plugin:
+                diag.unschedulable_plugins.add(st.plugin)
+            for n in nodes:
+                diag.node_statuses[n.name] = st
+            return []
+        # A pod nominated to a node (after preemption) tries that node first.
+        nominated = (pod.pod.get("status") or {}).get("nominatedNodeName")
+        if nominated:
+            for n in nodes:
+                if n.name == nominated and run_filters(prof, state, pod, n) is None:
+                    return [n]
+        want = num_feasible_nodes_to_find(len(nodes), prof.percentage_of_nodes_to_score)
+        filters = [p for p in prof.filter if p.name not in state.skip_filter]
+        feasible: list[NodeInfo] = []
+        total = len(nodes)
+        start = self.next_start % total if total else 0
+        evaluated = 0
+        statuses = diag.node_statuses
+        for i in range(total):
+            n = nodes[(start + i) % total]
+            evaluated += 1
+            if allowed is not None and n.name not in allowed:
+                continue
+            for p in filters:
+                fs = p.filter(state, pod, n)
+                if fs is not None:
+                    fs.plugin = fs.plugin or p.name
+                    statuses[n.name] = fs
+                    diag.unschedulable_plugins.add(p.name)
+                    break
+            else:
+                feasible.append(n)
+                if len(feasible) >= want:
+                    break
+        self.next_start = (start + evaluated) % total if total else 0
+        return feasible
+
+    def prioritize(self, prof: Profile, state: CycleState, pod: PodInfo,
+                   feasible: list[NodeInfo]) -> list[int]:
+        totals = [0] * len(feasible)
+        for p, weight in prof.score:
+            pre = getattr(p, "pre_score", None)
+            if pre is not None:
+                st = pre(state, pod, feasible)
+                if st is not None and st.code == Code.SKIP:
+                    continue
+            scores = [p.score(state, pod, n) for n in feasible]
+            norm = prof.normalizer(p)
+            if norm is not None:
+                norm.normalize_score(state, pod, scores)
+            for i, s in enumerate(scores):
+                totals[i] += s * weight
+        return totals
+
+    def select_host(self, feasible: list[NodeInfo], totals: list[int]) -> str:
+        best, best_name, ties = -1, "", 0
+        for n, s in zip(feasible, totals, strict=True):
+            if s > best:
+                best, best_name, ties = s, n.name, 1
+            elif s == best:
+                ties += 1
+                if self.rng.randrange(ties) == 0:
+                    best_name = n.name
+        return best_name
+
+    def schedule(self, prof: Profile, pod: PodInfo, nodes: list[NodeInfo],
+                 state: CycleState | None = None) -> ScheduleResult:
+        """The node for ``pod``; raises FitError when none fits."""
+        state = state if state is not None else CycleState()
+        state["all_nodes"] = nodes
+        if not nodes:
+            raise FitError(pod.key, 0, Diagnosis())
+        diag = Diagnosis()
+        feasible = self.find_nodes_that_fit(prof, state, pod, nodes, diag)
+        if not feasible:
+            raise FitError(pod.key, len(nodes), diag)
+        if len(feasible) == 1:
+            return ScheduleResult(feasible[0].name, len(diag.node_statuses) + 1, 1)
+        totals = self.prioritize(prof, state, pod, feasible)
+        return ScheduleResult(self.select_host(feasible, totals),
+                              len(diag.node_statuses) + len(feasible), len(feasible))

@@ -1,0 +1,18 @@
+"""NodeName: a pod that names its node fits only that node."""
+
+from __future__ import annotations
+
+from skiff.scheduler.framework import CycleState, Status, unschedulable
+from skiff.scheduler.nodeinfo import NodeInfo, PodInfo
+
+REASON = "node(s) didn't match the requested node name"
+
+
+class NodeName:
+    name = "NodeName"
+    events = frozenset({"NodeAdd", "NodeUpdate"})
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        if pod.node_name and pod.node_name != node.name:
+            return unschedulable(REASON, resolvable=False)
+        return None
