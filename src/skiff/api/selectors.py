@@ -165,10 +165,8 @@ class FieldRequirement:
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
         path = _ALIASES.get(self.field, self.field)
-        if self.field == "Job" or path == "status.successful":
-            got = _get(obj, "status.succeeded")
-        else:
-            got = _get(obj, path)
+        job_success = self.field == "Job" or path == "status.successful"
+        got = _get(obj, "status.succeeded" if job_success else path)
         return (got == self.value) != self.negate
 
 

@@ -1,5 +1,5 @@
 """The scheduler's cache: nodes with the pods assigned to them, including
-*assumed* pods — bound in the scheduler's mind before the API confirms it, so
+*assumed* pods - bound in the scheduler's mind before the API confirms it, so
 the next cycle already sees their requests (upstream ``internal/cache``).
 
 The scheduling cycle is synchronous, so it reads the live :class:`NodeInfo`

@@ -3,7 +3,7 @@
 :class:`PodInfo` wraps a pod dict with what every cycle needs (requests,
 host ports, affinity terms, tolerations) computed once. :class:`NodeInfo`
 is a node plus the pods on it (bound or assumed) and their summed requests,
-used ports and image sizes — upstream ``framework.NodeInfo``.
+used ports and image sizes - upstream ``framework.NodeInfo``.
 
 Requests (upstream ``resource.PodRequests``): the sum over containers, at
 least the largest init container, plus ``spec.overhead``. For *scoring* a

@@ -5,7 +5,7 @@
 * **backoffQ**: pods that failed and wait ``1 s x 2^(attempts-1)`` (max 10 s);
 * **unschedulable**: pods no node fits; they move back (to backoff if their
   backoff has not expired, else active) when a cluster event that could help
-  arrives — an event one of the plugins that rejected them registered for —
+  arrives - an event one of the plugins that rejected them registered for -
   or after 5 minutes regardless.
 
 A pod that failed while a move request happened during its cycle goes to
@@ -82,6 +82,15 @@ class SchedulingQueue:
 
     def update(self, pod: Obj) -> None:
         self.add(pod)
+
+    def refresh(self, pod: Obj) -> None:
+        """Newer copy of a queued pod (a status-only change): keep its place."""
+        md = pod["metadata"]
+        qp = self._pods.get(f"{md.get('namespace', '')}/{md['name']}")
+        if qp is not None:
+            qp.pod = pod
+        else:
+            self.add(pod)
 
     def delete(self, key: str) -> None:
         self._pods.pop(key, None)
