@@ -306,6 +306,10 @@ class SimulatedNodes:
 
     async def run(self, workers: int = 16) -> None:
         await self.register()
+        await self.run_workers(workers)
+
+    async def run_workers(self, workers: int = 16) -> None:
+        """Everything but registration (call ``register()`` first)."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.factory.run())
             tg.create_task(self._lease_loop())
