@@ -19,10 +19,18 @@ from typing import Any
 
 from skiff.clock import parse_rfc3339
 from skiff.controllers.deployment.util import max_unavailable, status_of
-from skiff.controllers.objects import condition, set_condition
+from skiff.controllers.objects import set_condition
 
 Obj = dict[str, Any]
 TIMED_OUT = "ProgressDeadlineExceeded"
+
+
+def condition(status: Obj, ctype: str) -> Obj | None:
+    """A condition of a *status* dict (not of an object)."""
+    for c in status.get("conditions") or ():
+        if c.get("type") == ctype:
+            return c  # type: ignore[no-any-return]
+    return None
 
 
 def calculate_status(d: Obj, all_rss: list[Obj], new_rs: Obj | None, now: float) -> Obj:
@@ -104,8 +112,6 @@ def rollout_conditions(d: Obj, st: Obj, new_rs: Obj | None, now: float) -> float
                       f'ReplicaSet "{rs_name}" has successfully progressed.', now,
                       update_time=True)
         return None
-    if c is not None and c.get("reason") == TIMED_OUT:
-        return None
     if c is not None and c.get("reason") == "DeploymentPaused":
         set_condition(st, "Progressing", "Unknown", "DeploymentResumed",
                       "Deployment is resumed", now, update_time=True)
@@ -118,6 +124,8 @@ def rollout_conditions(d: Obj, st: Obj, new_rs: Obj | None, now: float) -> float
             if c is not None:
                 c["lastUpdateTime"] = _ts(now)
         return float(deadline)
+    if c is not None and c.get("reason") == TIMED_OUT:
+        return None
     if timed_out(d, st, now):
         set_condition(st, "Progressing", "False", TIMED_OUT,
                       f'ReplicaSet "{rs_name}" has timed out progressing.', now, update_time=True)
