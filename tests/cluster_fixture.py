@@ -69,7 +69,7 @@ class LocalCluster:
         self._main = self.loop.create_task(self._run())
         try:
             self.loop.run_until_complete(self._main)
-        except BaseException as e:  # noqa: BLE001 - reported to the test
+        except BaseException as e:
             self._error = e
             self._ready.set()
         finally:
@@ -147,7 +147,7 @@ class LocalCluster:
                 last = cond()
                 if last:
                     return last
-            except Exception as e:  # noqa: BLE001 - retried until the deadline
+            except Exception as e:
                 last = e
             time.sleep(interval)
         raise AssertionError(f"timed out waiting for {what or cond}: last={last!r}")
