@@ -40,3 +40,16 @@ def _register_apiserver() -> None:
 
 
 _register_apiserver()
+
+
+def _register_cluster_components() -> None:
+    from skiff.cli.controller_manager import controller_manager
+    from skiff.cli.scheduler import scheduler
+    from skiff.cli.simulate import simulate
+
+    cli.add_command(controller_manager)
+    cli.add_command(scheduler)
+    cli.add_command(simulate)
+
+
+_register_cluster_components()

@@ -254,13 +254,12 @@ class SchedulerLoop:
 
 async def run(client: Client, clock: Clock | None = None, profiles: list[Profile] | None = None,
               leader_elect: bool = False, identity: str = "",
-              lease_namespace: str = "kube-system") -> None:
+              lease_namespace: str = "kube-system", lease_name: str = "kube-scheduler") -> None:
     """Run the scheduler until cancelled (with leader election: only while leading)."""
     if leader_elect:
         from skiff.controllers.leaderelection import LeaderElector
 
-        elector = LeaderElector(client, "kube-scheduler", lease_namespace, identity,
-                                clock=clock)
+        elector = LeaderElector(client, lease_name, lease_namespace, identity, clock=clock)
         await elector.run(lambda: SchedulerLoop(client, profiles, clock).run())
         return
     await SchedulerLoop(client, profiles, clock).run()
