@@ -86,7 +86,7 @@ class LocalCluster:
                                       status_interval=2.0)
             self.manager = Manager(self.client, self.controllers, self.clock, self.options)
             if self.with_scheduler:
-                self.scheduler = SchedulerLoop(self.client, clock=self.clock)
+                self.scheduler = SchedulerLoop(self.client)      # real time: binds are I/O
             async with asyncio.TaskGroup() as tg:
                 await self.sim.register()
                 tg.create_task(self.sim.run_workers())

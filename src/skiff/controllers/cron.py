@@ -103,6 +103,24 @@ class Schedule:
             return t.timestamp()
         raise Invalid.field("spec.schedule", "schedule never fires")
 
+    def last_missed(self, since: float, until: float) -> tuple[float | None, int]:
+        """(most recent scheduled time in (since, until], how many (capped at 101))."""
+        count = len(self.prev_times(since, until))
+        if count == 0:
+            return None, 0
+        for window in (3600.0, 86400.0, 32 * 86400.0, 366 * 86400.0, 5 * 366 * 86400.0):
+            start = max(since, until - window)
+            last = None
+            t = start
+            while True:
+                t = self.next(t)
+                if t > until:
+                    break
+                last = t
+            if last is not None:
+                return last, count
+        return None, count
+
     def prev_times(self, since: float, until: float, cap: int = 100) -> list[float]:
         """Scheduled times in (since, until], at most ``cap`` + 1 (to detect "too many")."""
         out: list[float] = []

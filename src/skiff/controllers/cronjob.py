@@ -76,15 +76,14 @@ class CronJobController(Controller):
         deadline = spec.get("startingDeadlineSeconds")
         if deadline is not None:
             earliest = max(earliest, now - int(deadline))
-        missed = sched.prev_times(earliest, now)
-        if not missed:
+        at, count = sched.last_missed(earliest, now)
+        if at is None:
             await self._write(cj, status)
             return again
-        if len(missed) > 100:
+        if count > 100:
             self.events.emit(cj, "Warning", "TooManyMissedTimes",
                              "too many missed start times. Set or decrease "
                              ".spec.startingDeadlineSeconds or check clock skew")
-        at = missed[-1]
         policy = spec.get("concurrencyPolicy", "Allow")
         if policy == "Forbid" and status["active"]:
             self.events.emit(cj, "Normal", "JobAlreadyActive",
