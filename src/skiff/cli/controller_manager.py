@@ -17,9 +17,16 @@ from skiff.cli.components import run_component
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
               help="only the holder of kube-system/kube-controller-manager acts")
 @click.option("--identity", default="", help="leader election identity (default host_pid_rand)")
+@click.option("--leader-elect-lease-duration", "lease_duration", default=15.0, show_default=True,
+              type=float)
+@click.option("--leader-elect-renew-deadline", "renew_deadline", default=10.0,
+              show_default=True, type=float)
+@click.option("--leader-elect-retry-period", "retry_period", default=2.0, show_default=True,
+              type=float)
 @click.option("--node-monitor-grace-period", default=40.0, show_default=True, type=float)
 @click.option("-v", "--verbose", is_flag=True)
 def controller_manager(kubeconfig: str, controllers: str, leader_elect: bool, identity: str,
+                       lease_duration: float, renew_deadline: float, retry_period: float,
                        node_monitor_grace_period: float, verbose: bool) -> None:
     """Run the controllers (Deployment, ReplicaSet, StatefulSet, ..., GC, HPA)."""
     from skiff.controllers.manager import ManagerOptions, controller_names, run
@@ -34,4 +41,6 @@ def controller_manager(kubeconfig: str, controllers: str, leader_elect: bool, id
                                      f"{', '.join(controller_names())}")
     opts = ManagerOptions(node_monitor_grace_period=node_monitor_grace_period)
     asyncio.run(run_component(kubeconfig, lambda c: run(
-        c, names, leader_elect=leader_elect, identity=identity, options=opts)))
+        c, names, leader_elect=leader_elect, identity=identity, options=opts,
+        lease_duration=lease_duration, renew_deadline=renew_deadline,
+        retry_period=retry_period)))

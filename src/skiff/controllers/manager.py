@@ -109,7 +109,8 @@ class Manager:
 async def run(client: Client, controllers: list[str] | None = None, clock: Clock | None = None,
               leader_elect: bool = False, identity: str = "",
               options: ManagerOptions | None = None,
-              lease_namespace: str = "kube-system") -> None:
+              lease_namespace: str = "kube-system", lease_duration: float = 15.0,
+              renew_deadline: float = 10.0, retry_period: float = 2.0) -> None:
     """Run the controllers until cancelled (with leader election: only while leading)."""
     if not leader_elect:
         await Manager(client, controllers, clock, options).run()
@@ -117,6 +118,6 @@ async def run(client: Client, controllers: list[str] | None = None, clock: Clock
     from skiff.controllers.leaderelection import LeaderElector
 
     elector = LeaderElector(client, "kube-controller-manager", lease_namespace, identity,
-                            clock=clock)
+                            lease_duration, renew_deadline, retry_period, clock=clock)
     await elector.run(lambda: Manager(client, controllers, clock, options,
                                       guard=elector.guard).run())
