@@ -134,15 +134,10 @@ class Scheduler:
         return totals
 
     def select_host(self, feasible: list[NodeInfo], totals: list[int]) -> str:
-        best, best_name, ties = -1, "", 0
-        for n, s in zip(feasible, totals, strict=True):
-            if s > best:
-                best, best_name, ties = s, n.name, 1
-            elif s == best:
-                ties += 1
-                if self.rng.randrange(ties) == 0:
-                    best_name = n.name
-        return best_name
+        """The highest score; among equal scores one chosen uniformly at random."""
+        best = max(totals)
+        ties = [i for i, s in enumerate(totals) if s == best]
+        return feasible[ties[0] if len(ties) == 1 else self.rng.choice(ties)].name
 
     def schedule(self, prof: Profile, pod: PodInfo, nodes: list[NodeInfo],
                  state: CycleState | None = None) -> ScheduleResult:

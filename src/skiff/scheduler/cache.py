@@ -25,6 +25,9 @@ class Cache:
         self.node_list: list[NodeInfo] = []
         self._pod_node: dict[str, str] = {}       # pod key -> node name
         self.assumed: set[str] = set()
+        # Nodes with pods carrying required anti-affinity: InterPodAffinity's PreFilter
+        # visits only these for the common pod without affinity terms.
+        self.anti_affinity_nodes: dict[str, NodeInfo] = {}
 
     # -- nodes --
 
@@ -45,6 +48,7 @@ class Cache:
         ni = self._nodes.pop(name, None)
         if ni is not None:
             self.node_list.remove(ni)
+            self.anti_affinity_nodes.pop(name, None)
             for key in list(ni.pods):
                 self._pod_node.pop(key, None)
                 self.assumed.discard(key)
@@ -66,6 +70,8 @@ class Cache:
             self._nodes[node] = ni
         ni.add_pod(pi)
         self._pod_node[pi.key] = node
+        if ni.pods_with_required_anti_affinity:
+            self.anti_affinity_nodes[node] = ni
 
     def _unplace(self, key: str) -> None:
         node = self._pod_node.pop(key, None)
@@ -73,6 +79,8 @@ class Cache:
             ni = self._nodes.get(node)
             if ni is not None:
                 ni.remove_pod(key)
+                if not ni.pods_with_required_anti_affinity:
+                    self.anti_affinity_nodes.pop(node, None)
 
     def assume(self, pi: PodInfo, node: str) -> None:
         if pi.key in self._pod_node:

@@ -158,6 +158,7 @@ class SchedulerLoop:
         prof = self.profiles[(pod.get("spec") or {}).get("schedulerName", "default-scheduler")]
         pi = PodInfo(pod)
         state = CycleState()
+        state["nodes_with_required_anti_affinity"] = list(self.cache.anti_affinity_nodes.values())
         cycle = self.queue.scheduling_cycle
         try:
             result = self.algorithm.schedule(prof, pi, self.cache.nodes, state)

@@ -52,7 +52,9 @@ class InterPodAffinity:
         existing_anti: Counter[tuple[str, str]] = Counter()
         aff: Counter[tuple[str, str]] = Counter()
         anti: Counter[tuple[str, str]] = Counter()
-        for n in nodes:
+        with_anti = state.get("nodes_with_required_anti_affinity")
+        scan = nodes if has_terms or with_anti is None else with_anti
+        for n in scan:
             if n.pods_with_required_anti_affinity:
                 for ep in n.pods.values():
                     if ep.anti_affinity:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from skiff.scheduler.framework import CycleState, Status, unschedulable
+from skiff.scheduler.framework import SKIP, CycleState, PreFilterResult, Status, unschedulable
 from skiff.scheduler.nodeinfo import NodeInfo, PodInfo
 
 REASON = "node(s) didn't match the requested node name"
@@ -11,6 +11,10 @@ REASON = "node(s) didn't match the requested node name"
 class NodeName:
     name = "NodeName"
     events = frozenset({"NodeAdd", "NodeUpdate"})
+
+    def pre_filter(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]
+                   ) -> tuple[PreFilterResult | None, Status | None]:
+        return None, (None if pod.node_name else SKIP)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         if pod.node_name and pod.node_name != node.name:

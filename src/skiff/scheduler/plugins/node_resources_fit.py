@@ -51,8 +51,13 @@ class NodeResourcesFit:
         return unschedulable(*reasons) if reasons else None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
-        return least_allocated(node.allocatable.milli_cpu, node.non_zero_cpu + pod.non_zero_cpu,
-                               node.allocatable.memory, node.non_zero_mem + pod.non_zero_mem)
+        a = node.allocatable
+        cpu_cap, mem_cap = a.milli_cpu, a.memory
+        cpu = node.non_zero_cpu + pod.non_zero_cpu
+        mem = node.non_zero_mem + pod.non_zero_mem
+        s = (cpu_cap - cpu) * MAX_NODE_SCORE // cpu_cap if cpu_cap > 0 and cpu <= cpu_cap else 0
+        s += (mem_cap - mem) * MAX_NODE_SCORE // mem_cap if mem_cap > 0 and mem <= mem_cap else 0
+        return s // 2
 
 
 def _least(capacity: int, requested: int) -> int:
