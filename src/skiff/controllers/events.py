@@ -40,7 +40,10 @@ class EventRecorder:
         self.component = component
         self.host = host
         self.clock = clock or RealClock()
-        self._pending: asyncio.Queue[tuple[Obj, str, str, str]] = asyncio.Queue()
+        # Bounded like upstream's broadcaster (1,000 queued, then dropped): events are
+        # best-effort and must never hold back the decisions they describe.
+        self._pending: asyncio.Queue[tuple[Obj, str, str, str]] = asyncio.Queue(1000)
+        self.dropped = 0
         self._seen: dict[tuple[str, str, str, str], tuple[str, str, int, float]] = {}
         self.emitted: list[tuple[str, str, str]] = []       # (object key, reason, message)
 
@@ -49,7 +52,10 @@ class EventRecorder:
         self.emitted.append((f"{m.get('namespace', '')}/{m.get('name', '')}", reason, message))
         if len(self.emitted) > 1000:
             del self.emitted[:500]
-        self._pending.put_nowait((involved(obj), etype, reason, message))
+        try:
+            self._pending.put_nowait((involved(obj), etype, reason, message))
+        except asyncio.QueueFull:
+            self.dropped += 1
 
     async def run(self) -> None:
         while True:

@@ -91,7 +91,7 @@ class Scheduler:
                 if n.name == nominated and run_filters(prof, state, pod, n) is None:
                     return [n]
         want = num_feasible_nodes_to_find(len(nodes), prof.percentage_of_nodes_to_score)
-        filters = [p for p in prof.filter if p.name not in state.skip_filter]
+        filters = [(p.name, p.filter) for p in prof.filter if p.name not in state.skip_filter]
         feasible: list[NodeInfo] = []
         total = len(nodes)
         start = self.next_start % total if total else 0
@@ -102,12 +102,12 @@ class Scheduler:
             evaluated += 1
             if allowed is not None and n.name not in allowed:
                 continue
-            for p in filters:
-                fs = p.filter(state, pod, n)
+            for pname, filter_fn in filters:
+                fs = filter_fn(state, pod, n)
                 if fs is not None:
-                    fs.plugin = fs.plugin or p.name
+                    fs.plugin = fs.plugin or pname
                     statuses[n.name] = fs
-                    diag.unschedulable_plugins.add(p.name)
+                    diag.unschedulable_plugins.add(pname)
                     break
             else:
                 feasible.append(n)

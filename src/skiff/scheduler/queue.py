@@ -53,6 +53,8 @@ class SchedulingQueue:
         self._pods: dict[str, QueuedPod] = {}          # every queued pod by key
         self._where: dict[str, str] = {}               # key -> active | backoff | unschedulable
         self._in_flight: set[str] = set()
+        self._unschedulable: dict[str, QueuedPod] = {}
+        self._last_leftover_flush = 0.0
         self._seq = itertools.count()
         self._cycle = 0
         self._move_cycle = -1
@@ -95,13 +97,16 @@ class SchedulingQueue:
     def delete(self, key: str) -> None:
         self._pods.pop(key, None)
         self._where.pop(key, None)          # heaps drop stale entries lazily
+        self._unschedulable.pop(key, None)
 
     def _push_active(self, qp: QueuedPod) -> None:
+        self._unschedulable.pop(qp.key, None)
         self._where[qp.key] = "active"
         heapq.heappush(self._active, (-qp.priority, qp.timestamp, next(self._seq), qp.key))
         self._wakeup.set()
 
     def _push_backoff(self, qp: QueuedPod) -> None:
+        self._unschedulable.pop(qp.key, None)
         self._where[qp.key] = "backoff"
         heapq.heappush(self._backoff, (self.backoff_expiry(qp), next(self._seq), qp.key))
 
@@ -117,7 +122,7 @@ class SchedulingQueue:
     # -- popping --
 
     def pop_nowait(self) -> QueuedPod | None:
-        self.flush()
+        self._flush_backoff()
         while self._active:
             _, _, _, key = heapq.heappop(self._active)
             qp = self._pods.get(key)
@@ -169,15 +174,13 @@ class SchedulingQueue:
             self._push_backoff(qp)
         else:
             self._where[qp.key] = "unschedulable"
+            self._unschedulable[qp.key] = qp
 
     def move_all(self, event: str) -> int:
         """A cluster event: move unschedulable pods it may help; returns how many moved."""
         self._move_cycle = self._cycle
         moved = 0
-        for key, where in list(self._where.items()):
-            if where != "unschedulable":
-                continue
-            qp = self._pods[key]
+        for qp in list(self._unschedulable.values()):
             if self._helps(qp, event):
                 self._move(qp)
                 moved += 1
@@ -198,16 +201,21 @@ class SchedulingQueue:
     def flush(self) -> None:
         """Backoff pods whose time is up -> active; unschedulable ones older than 5 min too."""
         now = self.clock.monotonic()
+        self._flush_backoff()
+        if now - self._last_leftover_flush < 30 and now >= self._last_leftover_flush:
+            return                       # upstream flushes leftovers every 30 s
+        self._last_leftover_flush = now
+        for qp in list(self._unschedulable.values()):
+            if now - qp.timestamp >= self.max_unschedulable:
+                self._move(qp)
+
+    def _flush_backoff(self) -> None:
+        now = self.clock.monotonic()
         while self._backoff and self._backoff[0][0] <= now:
             _, _, key = heapq.heappop(self._backoff)
             qp = self._pods.get(key)
             if qp is not None and self._where.get(key) == "backoff":
                 self._push_active(qp)
-        for key, where in list(self._where.items()):
-            if where == "unschedulable":
-                qp = self._pods[key]
-                if now - qp.timestamp >= self.max_unschedulable:
-                    self._move(qp)
 
     def close(self) -> None:
         self._closed = True

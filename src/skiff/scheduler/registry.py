@@ -67,7 +67,12 @@ class Profile:
     events: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def normalizer(self, p: ScorePlugin) -> NormalizeScorePlugin | None:
-        return p if isinstance(p, NormalizeScorePlugin) else None
+        # isinstance on a runtime Protocol is slow: decided once per plugin.
+        cache = self.__dict__.setdefault("_normalizers", {})
+        if p.name not in cache:
+            cache[p.name] = p if isinstance(p, NormalizeScorePlugin) else None
+        got: NormalizeScorePlugin | None = cache[p.name]
+        return got
 
 
 def build_profile(scheduler_name: str = "default-scheduler",

@@ -16,8 +16,12 @@ class BalancedAllocation:
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         a = node.allocatable
-        if not a.milli_cpu or not a.memory:
+        cap_cpu, cap_mem = a.milli_cpu, a.memory
+        if not cap_cpu or not cap_mem:
             return 0
-        fc = min(1.0, (node.non_zero_cpu + pod.non_zero_cpu) / a.milli_cpu)
-        fm = min(1.0, (node.non_zero_mem + pod.non_zero_mem) / a.memory)
-        return int((1 - abs(fc - fm) / 2) * MAX_NODE_SCORE)
+        fc = (node.non_zero_cpu + pod.non_zero_cpu) / cap_cpu
+        fm = (node.non_zero_mem + pod.non_zero_mem) / cap_mem
+        fc = fc if fc < 1.0 else 1.0
+        fm = fm if fm < 1.0 else 1.0
+        d = fc - fm if fc > fm else fm - fc
+        return int((1 - d / 2) * MAX_NODE_SCORE)

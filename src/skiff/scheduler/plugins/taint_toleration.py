@@ -3,7 +3,7 @@ node out; untolerated PreferNoSchedule taints lower the score."""
 
 from __future__ import annotations
 
-from skiff.scheduler.framework import CycleState, Status, default_normalize, unschedulable
+from skiff.scheduler.framework import SKIP, CycleState, Status, default_normalize, unschedulable
 from skiff.scheduler.nodeinfo import NodeInfo, PodInfo
 from skiff.scheduler.plugins.helpers import find_untolerated, tolerates
 
@@ -22,6 +22,10 @@ class TaintToleration:
             return None
         return unschedulable(f"node(s) had untolerated taint {{{t.get('key', '')}: "
                              f"{t.get('value', '')}}}", resolvable=False)
+
+    def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
+        # Untainted nodes all score the same: skipping changes no ranking.
+        return None if any(n.taints for n in nodes) else SKIP
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         if not node.taints:
