@@ -12,6 +12,9 @@ from skiff.client import Client, load_kubeconfig
 
 async def run_component(kubeconfig: str, main: Callable[[Client], Awaitable[Any]]) -> None:
     """Run ``main(client)`` until it ends or SIGINT/SIGTERM arrives."""
+    from skiff.cli.apiserver import tune_gc
+
+    tune_gc()            # informer caches are large and long-lived: fewer cyclic GC passes
     cfg = load_kubeconfig(kubeconfig)
     async with Client(cfg) as client:
         task = asyncio.ensure_future(main(client))
