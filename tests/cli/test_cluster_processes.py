@@ -76,3 +76,38 @@ def test_leader_election_failover(api: Cluster) -> None:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+
+
+def test_scheduler_leader_election_failover(api: Cluster) -> None:
+    lease = ["--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2",
+             "--leader-elect-retry-period", "0.5"]
+    scheds = {name: _spawn(api, "scheduler", "--identity", name, *lease)
+              for name in ("sched-a", "sched-b")}
+    sim = _spawn(api, "simulate", "nodes", "--count", "2", "--prefix", "le-node-",
+                 "--lease-interval", "1")
+
+    def holder() -> str:
+        lease_obj = api.json("get", "lease", "kube-scheduler", "-n", "kube-system")
+        return str(lease_obj["spec"].get("holderIdentity") or "")
+    try:
+        leader = str(_wait(holder, what="a scheduler leader"))
+        scheds[leader].send_signal(signal.SIGKILL)
+        scheds[leader].wait(10)
+        follower = next(n for n in scheds if n != leader)
+        _wait(lambda: holder() == follower, timeout=30, what="scheduler failover")
+        api.kubectl("run", "after-failover", "--image=busybox:1.36", "--restart=Never")
+        _wait(lambda: api.json("get", "pod", "after-failover")["spec"].get("nodeName"),
+              timeout=30, what="pod bound by the new leader")
+        api.kubectl("run", "other-sched", "--image=busybox:1.36", "--restart=Never",
+                    "--overrides", '{"spec":{"schedulerName":"my-scheduler"}}')
+        time.sleep(1.5)
+        assert not api.json("get", "pod", "other-sched")["spec"].get("nodeName")
+    finally:
+        for p in [*scheds.values(), sim]:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()

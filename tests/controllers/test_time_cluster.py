@@ -169,3 +169,20 @@ spec:
                            "Running" and p["spec"].get("nodeName") != "sim-node-2"]) == 3 and
               all(p["spec"].get("nodeName") != "sim-node-2" for p in real.pods("app=mover")),
               what="pods recreated elsewhere", timeout=30)
+
+
+def test_kubectl_autoscale_v1(fake: LocalCluster) -> None:
+    metrics: StaticMetrics = fake.metrics  # type: ignore[attr-defined]
+    fake.kubectl("create", "deployment", "auto", "--image=busybox:1.36", "--replicas=1")
+    fake.kubectl("set", "resources", "deployment/auto", "--requests=cpu=200m")
+    metrics.set("default", "placeholder", "cpu", 0)
+    fake.kubectl("autoscale", "deployment", "auto", "--min=1", "--max=3", "--cpu-percent=50")
+    fake.wait(lambda: [p for p in fake.pods("app=auto") if p["status"].get("phase") ==
+                       "Running" and p["spec"]["containers"][0].get("resources")],
+              what="pod with requests")
+    for p in fake.pods("app=auto"):
+        metrics.set("default", p["metadata"]["name"], "cpu", 400)    # 200 %
+    fake.advance(16, step=4)
+    fake.wait(lambda: fake.get("deployments", "auto")["spec"]["replicas"] == 3, what="max 3")
+    out = fake.kubectl("get", "hpa", "auto").stdout
+    assert "auto" in out

@@ -242,3 +242,24 @@ spec:
     finally:
         cluster.kubectl("taint", "node", "sim-node-0", "dedicated-", check=False)
         cluster.kubectl("delete", "pod", "huge", "ssd", "--wait=false", check=False)
+
+
+def test_default_service_account_is_recreated(cluster: LocalCluster) -> None:
+    cluster.kubectl("delete", "serviceaccount", "default")
+    cluster.wait(lambda: cluster.kubectl("get", "serviceaccount", "default",
+                                         check=False).returncode == 0,
+                 what="default ServiceAccount back")
+    cluster.kubectl("create", "namespace", "fresh")
+    cluster.wait(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", "fresh",
+                                         check=False).returncode == 0, what="SA in new ns")
+
+
+def test_rollout_restart_makes_a_new_replicaset(cluster: LocalCluster) -> None:
+    cluster.kubectl("create", "deployment", "rr", "--image=busybox:1.36", "--replicas=2")
+    cluster.kubectl("rollout", "status", "deployment/rr", "--timeout=60s")
+    before = {p["metadata"]["name"] for p in cluster.pods("app=rr")}
+    cluster.kubectl("rollout", "restart", "deployment/rr")
+    cluster.kubectl("rollout", "status", "deployment/rr", "--timeout=60s")
+    cluster.wait(lambda: len(cluster.pods("app=rr")) == 2 and not (
+        {p["metadata"]["name"] for p in cluster.pods("app=rr")} & before), what="new pods")
+    assert len(cluster.list("replicasets", selector="app=rr")) == 2

@@ -68,6 +68,24 @@ def run_filters(prof: Profile, state: CycleState, pod: PodInfo, node: NodeInfo) 
     return None
 
 
+def _with_nominated(prof: Profile, state: CycleState, pod: PodInfo, node: NodeInfo,
+                    nominated: list[PodInfo]) -> Status | None:
+    """Filter ``node`` as if the pods nominated to it (after preempting for them) with at
+    least ``pod``'s priority were already there: room made by preemption is not taken
+    by the next pod in line (upstream ``addNominatedPods``)."""
+    extra = [p for p in nominated if p.key != pod.key and p.priority >= pod.priority and
+             p.key not in node.pods]
+    if not extra:
+        return None
+    for p in extra:
+        node.add_pod(p)
+    try:
+        return run_filters(prof, state, pod, node)
+    finally:
+        for p in extra:
+            node.remove_pod(p.key)
+
+
 class Scheduler:
     """The pure algorithm with its one piece of memory: where the last search stopped."""
 
@@ -103,10 +121,17 @@ class Scheduler:
         statuses = diag.node_statuses
         # The hot loop: ~420-500 nodes x a few plugins per pod. Kept free of
         # per-node allocations (a passing node makes no Status at all).
+        nominated: dict[str, list[PodInfo]] = state.get("nominated") or {}
         for n in itertools.chain(nodes[start:], nodes[:start]):
             evaluated += 1
             if allowed is not None and n.name not in allowed:
                 continue
+            if nominated and n.name in nominated:
+                fs = _with_nominated(prof, state, pod, n, nominated[n.name])
+                if fs is not None:
+                    statuses[n.name] = fs
+                    diag.unschedulable_plugins.add(fs.plugin)
+                    continue
             for f in fns:
                 fs = f(state, pod, n)
                 if fs is not None:

@@ -62,6 +62,7 @@ class SchedulerLoop:
         self.preemption = preemption
         self._slots = asyncio.Semaphore(max_in_flight)
         self._binds: set[asyncio.Task[None]] = set()
+        self.nominated: dict[str, tuple[str, PodInfo]] = {}    # pod key -> (node, pod)
         self.scheduled = 0
         self.failed = 0
         nodes = self.factory.informer("nodes")
@@ -105,6 +106,7 @@ class SchedulerLoop:
         if (new.get("spec") or {}).get("nodeName"):
             self.cache.update_pod(new)
             self.queue.delete(_key(new))
+            self.nominated.pop(_key(new), None)
             if (old.get("status") or {}).get("phase") != (new.get("status") or {}).get("phase") \
                     and (new.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 self.queue.move_all("PodDelete")
@@ -119,6 +121,7 @@ class SchedulerLoop:
 
     def _pod_delete(self, pod: Obj) -> None:
         self.queue.delete(_key(pod))
+        self.nominated.pop(_key(pod), None)
         if (pod.get("spec") or {}).get("nodeName") or _key(pod) in self.cache:
             self.cache.remove_pod(pod)
             self.queue.move_all("PodDelete")
@@ -159,6 +162,11 @@ class SchedulerLoop:
         pi = PodInfo(pod)
         state = CycleState()
         state["nodes_with_required_anti_affinity"] = list(self.cache.anti_affinity_nodes.values())
+        if self.nominated:
+            by_node: dict[str, list[PodInfo]] = {}
+            for node, npi in self.nominated.values():
+                by_node.setdefault(node, []).append(npi)
+            state["nominated"] = by_node
         cycle = self.queue.scheduling_cycle
         try:
             result = self.algorithm.schedule(prof, pi, self.cache.nodes, state)
@@ -209,6 +217,7 @@ class SchedulerLoop:
             res = preempt(prof, pi, self.cache.nodes, diag.node_statuses)
             if res.node:
                 nominate = res.node
+                self.nominated[pi.key] = (res.node, pi)
                 for v in res.victims:
                     self.recorder.emit(v.pod, "Normal", "Preempted",
                                        f"Preempted by pod {pi.uid} on node {res.node}")
@@ -255,12 +264,15 @@ class SchedulerLoop:
 
 async def run(client: Client, clock: Clock | None = None, profiles: list[Profile] | None = None,
               leader_elect: bool = False, identity: str = "",
-              lease_namespace: str = "kube-system", lease_name: str = "kube-scheduler") -> None:
+              lease_namespace: str = "kube-system", lease_name: str = "kube-scheduler",
+              lease_duration: float = 15.0, renew_deadline: float = 10.0,
+              retry_period: float = 2.0) -> None:
     """Run the scheduler until cancelled (with leader election: only while leading)."""
     if leader_elect:
         from skiff.controllers.leaderelection import LeaderElector
 
-        elector = LeaderElector(client, lease_name, lease_namespace, identity, clock=clock)
+        elector = LeaderElector(client, lease_name, lease_namespace, identity, lease_duration,
+                                renew_deadline, retry_period, clock=clock)
         await elector.run(lambda: SchedulerLoop(client, profiles, clock).run())
         return
     await SchedulerLoop(client, profiles, clock).run()
