@@ -104,10 +104,10 @@ class Scheduler:
                 diag.node_statuses[n.name] = st
             return []
         # A pod nominated to a node (after preemption) tries that node first.
-        nominated = (pod.pod.get("status") or {}).get("nominatedNodeName")
-        if nominated:
+        own = (pod.pod.get("status") or {}).get("nominatedNodeName")
+        if own:
             for n in nodes:
-                if n.name == nominated and run_filters(prof, state, pod, n) is None:
+                if n.name == own and run_filters(prof, state, pod, n) is None:
                     return [n]
         want = num_feasible_nodes_to_find(len(nodes), prof.percentage_of_nodes_to_score)
         fns = [p.filter for p in prof.filter if p.name not in state.skip_filter]
