@@ -47,6 +47,9 @@ bench: setup
 bench-apiserver: setup
 	$(VENV)/bin/python benchmarks/apiserver.py
 
+bench-scheduler: setup
+	$(VENV)/bin/python benchmarks/scheduler.py
+
 # Regenerate the API server's data files (tests/api/test_schema_data.py checks they are current).
 schema: setup
 	$(VENV)/bin/python tools/gen_kube_schema.py
