@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := python3 python3-venv python3-dev gcc make busybox-static runc crun \
 	libseccomp2 iproute2 util-linux procps etcd-server etcd-client openssl
 
-.PHONY: all apt setup demo test lint typecheck unit bench bench-apiserver schema proto clean
+.PHONY: all apt setup demo test lint typecheck unit bench bench-apiserver bench-scheduler schema proto clean
 
 all: test
 

@@ -17,7 +17,7 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from skiff.scheduler.framework import Code, CycleState, Status
+from skiff.scheduler.framework import Code, CycleState, FilterPlugin, ScorePlugin, Status
 from skiff.scheduler.messages import Diagnosis, FitError
 from skiff.scheduler.nodeinfo import NodeInfo, PodInfo
 from skiff.scheduler.registry import Profile
@@ -68,6 +68,32 @@ def run_filters(prof: Profile, state: CycleState, pod: PodInfo, node: NodeInfo) 
     return None
 
 
+def _local_filters(plugins: list[FilterPlugin], state: CycleState, pod: PodInfo,
+                   node: NodeInfo) -> Status | None:
+    for p in plugins:
+        st = p.filter(state, pod, node)
+        if st is not None:
+            st.plugin = st.plugin or p.name
+            return st
+    return None
+
+
+def _local_scores(p: ScorePlugin, state: CycleState, pod: PodInfo,
+                  nodes: list[NodeInfo]) -> list[int]:
+    key = (pod.shape, p.name)
+    score = p.score
+    out = []
+    for n in nodes:
+        memo = n.memo.get(key)
+        if memo is not None and memo[0] == n.generation:
+            out.append(memo[1])
+        else:
+            v = score(state, pod, n)
+            n.memo[key] = (n.generation, v)
+            out.append(v)
+    return out  # type: ignore[return-value]
+
+
 def _with_nominated(prof: Profile, state: CycleState, pod: PodInfo, node: NodeInfo,
                     nominated: list[PodInfo]) -> Status | None:
     """Filter ``node`` as if the pods nominated to it (after preempting for them) with at
@@ -110,10 +136,13 @@ class Scheduler:
                 if n.name == own and run_filters(prof, state, pod, n) is None:
                     return [n]
         want = num_feasible_nodes_to_find(len(nodes), prof.percentage_of_nodes_to_score)
-        fns = [p.filter for p in prof.filter if p.name not in state.skip_filter]
-        names = {f: p.name for f, p in zip(fns, (p for p in prof.filter
-                                                 if p.name not in state.skip_filter),
+        active = [p for p in prof.filter if p.name not in state.skip_filter]
+        local = [p for p in active if getattr(p, "node_local", False)]
+        fns = [p.filter for p in active if not getattr(p, "node_local", False)]
+        names = {f: p.name for f, p in zip(fns, (p for p in active
+                                                 if not getattr(p, "node_local", False)),
                                            strict=True)}
+        shape_key = (pod.shape, "")
         feasible: list[NodeInfo] = []
         total = len(nodes)
         start = self.next_start % total if total else 0
@@ -132,6 +161,18 @@ class Scheduler:
                     statuses[n.name] = fs
                     diag.unschedulable_plugins.add(fs.plugin)
                     continue
+            memo = n.memo.get(shape_key)
+            if memo is not None and memo[0] == n.generation:
+                fs = memo[1]                                   # type: ignore[assignment]
+            else:
+                fs = _local_filters(local, state, pod, n)
+                if len(n.memo) > 64:
+                    n.memo.clear()
+                n.memo[shape_key] = (n.generation, fs)
+            if fs is not None:
+                statuses[n.name] = fs
+                diag.unschedulable_plugins.add(fs.plugin)
+                continue
             for f in fns:
                 fs = f(state, pod, n)
                 if fs is not None:
@@ -156,8 +197,11 @@ class Scheduler:
                 st = pre(state, pod, feasible)
                 if st is not None and st.code == Code.SKIP:
                     continue
-            score = p.score
-            scores = [score(state, pod, n) for n in feasible]
+            if getattr(p, "node_local", False):
+                scores = _local_scores(p, state, pod, feasible)
+            else:
+                score = p.score
+                scores = [score(state, pod, n) for n in feasible]
             norm = prof.normalizer(p)
             if norm is not None:
                 norm.normalize_score(state, pod, scores)

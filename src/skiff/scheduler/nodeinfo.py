@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from skiff.api.quantity import milli_value, value
 from skiff.api.selectors import Requirement, selector_from_label_selector
 
@@ -128,9 +130,10 @@ def _terms(pod_ns: str, affinity: Obj | None, key: str, required: bool) -> list[
 class PodInfo:
     """A pod plus the parts the scheduler reads on every cycle, computed once."""
 
-    __slots__ = ("affinity", "anti_affinity", "host_ports", "key", "labels", "name", "namespace",
-                 "node_name", "non_zero_cpu", "non_zero_mem", "pod", "preferred_affinity",
-                 "preferred_anti_affinity", "priority", "requests", "tolerations", "uid")
+    __slots__ = ("_shape", "affinity", "anti_affinity", "host_ports", "key", "labels", "name",
+                 "namespace", "node_name", "non_zero_cpu", "non_zero_mem", "pod",
+                 "preferred_affinity", "preferred_anti_affinity", "priority", "requests",
+                 "tolerations", "uid")
 
     def __init__(self, pod: Obj) -> None:
         md, spec = pod.get("metadata") or {}, pod.get("spec") or {}
@@ -153,7 +156,29 @@ class PodInfo:
         self.anti_affinity = _terms(self.namespace, aff, "podAntiAffinity", True)
         self.preferred_affinity = _terms(self.namespace, aff, "podAffinity", False)
         self.preferred_anti_affinity = _terms(self.namespace, aff, "podAntiAffinity", False)
+        self._shape: str | None = None
 
+    @property
+    def shape(self) -> str:
+        """Everything node-local plugins read from this pod, as one string.
+
+        Pods of one template share it, so a node's verdict for one of them holds for
+        the next as long as the node has not changed (its ``generation``).
+        """
+        if self._shape is None:
+            spec = self.spec
+            parts = {
+                "n": spec.get("nodeName"), "t": spec.get("tolerations"),
+                "s": spec.get("nodeSelector"), "sn": spec.get("schedulerName"),
+                "a": (spec.get("affinity") or {}).get("nodeAffinity"),
+                "c": [((c.get("resources") or {}).get("requests"),
+                       [p for p in c.get("ports") or () if p.get("hostPort")])
+                      for c in spec.get("containers") or ()],
+                "i": [(c.get("resources") or {}).get("requests")
+                      for c in spec.get("initContainers") or ()],
+                "o": spec.get("overhead")}
+            self._shape = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS).decode()
+        return self._shape
     @property
     def spec(self) -> Obj:
         spec: Obj = self.pod.get("spec") or {}
@@ -167,7 +192,7 @@ def parse_taints(node: Obj) -> list[Obj]:
 class NodeInfo:
     """A node and the pods assigned to it, with running totals."""
 
-    __slots__ = ("allocatable", "generation", "image_sizes", "labels", "name", "node",
+    __slots__ = ("allocatable", "generation", "image_sizes", "labels", "memo", "name", "node",
                  "non_zero_cpu", "non_zero_mem", "pods", "pods_with_affinity",
                  "pods_with_required_anti_affinity", "requested", "taints", "unschedulable",
                  "used_ports")
@@ -181,6 +206,8 @@ class NodeInfo:
         self.pods_with_affinity = 0
         self.pods_with_required_anti_affinity = 0
         self.generation = 0
+        # (pod shape, plugin) -> (generation, verdict): node-local Filter/Score results
+        self.memo: dict[tuple[str, str], tuple[int, object]] = {}
         self.node: Obj = {}
         self.name = ""
         self.labels: dict[str, str] = {}

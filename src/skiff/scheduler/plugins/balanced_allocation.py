@@ -13,6 +13,7 @@ from skiff.scheduler.nodeinfo import NodeInfo, PodInfo
 
 class BalancedAllocation:
     name = "NodeResourcesBalancedAllocation"
+    node_local = True      # Filter/Score read only the pod and this node: cacheable
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         a = node.allocatable

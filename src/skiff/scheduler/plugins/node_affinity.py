@@ -19,6 +19,7 @@ REASON = "node(s) didn't match Pod's node affinity/selector"
 
 class NodeAffinity:
     name = "NodeAffinity"
+    node_local = True      # Filter/Score read only the pod and this node: cacheable
     events = frozenset({"NodeAdd", "NodeUpdate"})
 
     def pre_filter(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]

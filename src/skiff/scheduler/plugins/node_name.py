@@ -10,6 +10,7 @@ REASON = "node(s) didn't match the requested node name"
 
 class NodeName:
     name = "NodeName"
+    node_local = True      # Filter/Score read only the pod and this node: cacheable
     events = frozenset({"NodeAdd", "NodeUpdate"})
 
     def pre_filter(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]

@@ -10,6 +10,7 @@ REASON = "node(s) didn't have free ports for the requested pod ports"
 
 class NodePorts:
     name = "NodePorts"
+    node_local = True      # Filter/Score read only the pod and this node: cacheable
     events = frozenset({"PodDelete", "NodeAdd"})
 
     def pre_filter(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]

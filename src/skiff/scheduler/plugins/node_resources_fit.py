@@ -36,6 +36,7 @@ def insufficient(pod: PodInfo, node: NodeInfo) -> list[str]:
 
 class NodeResourcesFit:
     name = "NodeResourcesFit"
+    node_local = True      # Filter/Score read only the pod and this node: cacheable
     events = frozenset({"PodDelete", "NodeAdd", "NodeUpdate"})
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:

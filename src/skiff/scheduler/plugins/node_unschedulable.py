@@ -13,6 +13,7 @@ TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 
 class NodeUnschedulable:
     name = "NodeUnschedulable"
+    node_local = True      # Filter/Score read only the pod and this node: cacheable
     events = frozenset({"NodeAdd", "NodeUpdate"})
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:

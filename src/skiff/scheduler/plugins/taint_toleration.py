@@ -12,6 +12,7 @@ _EFFECTS = ("NoSchedule", "NoExecute")
 
 class TaintToleration:
     name = "TaintToleration"
+    node_local = True      # Filter/Score read only the pod and this node: cacheable
     events = frozenset({"NodeAdd", "NodeUpdate"})
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
