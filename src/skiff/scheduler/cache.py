@@ -28,6 +28,9 @@ class Cache:
         # Nodes with pods carrying required anti-affinity: InterPodAffinity's PreFilter
         # visits only these for the common pod without affinity terms.
         self.anti_affinity_nodes: dict[str, NodeInfo] = {}
+        # Cluster facts that let plugins skip whole passes (no taints, no image lists).
+        self.tainted: set[str] = set()
+        self.with_images: set[str] = set()
 
     # -- nodes --
 
@@ -40,7 +43,13 @@ class Cache:
             self.node_list.append(ni)
         else:
             ni.set_node(node)
+        self._flag(ni)
         return ni
+
+    def _flag(self, ni: NodeInfo, present: bool = True) -> None:
+        (self.tainted.add if present and ni.taints else self.tainted.discard)(ni.name)
+        (self.with_images.add if present and ni.image_sizes else self.with_images.discard)(
+            ni.name)
 
     update_node = add_node
 
@@ -49,6 +58,7 @@ class Cache:
         if ni is not None:
             self.node_list.remove(ni)
             self.anti_affinity_nodes.pop(name, None)
+            self._flag(ni, present=False)
             for key in list(ni.pods):
                 self._pod_node.pop(key, None)
                 self.assumed.discard(key)

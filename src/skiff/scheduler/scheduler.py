@@ -162,6 +162,8 @@ class SchedulerLoop:
         pi = PodInfo(pod)
         state = CycleState()
         state["nodes_with_required_anti_affinity"] = list(self.cache.anti_affinity_nodes.values())
+        state["nodes_with_taints"] = len(self.cache.tainted)
+        state["nodes_with_images"] = len(self.cache.with_images)
         if self.nominated:
             by_node: dict[str, list[PodInfo]] = {}
             for node, npi in self.nominated.values():

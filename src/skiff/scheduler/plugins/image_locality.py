@@ -20,6 +20,8 @@ class ImageLocality:
     name = "ImageLocality"
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
+        if state.get("nodes_with_images") == 0:
+            return SKIP
         images = [normalize_image(c.get("image", "")) for c in pod.spec.get("containers") or ()]
         if not any(n.image_sizes for n in nodes):
             return SKIP

@@ -26,6 +26,8 @@ class TaintToleration:
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
         # Untainted nodes all score the same: skipping changes no ranking.
+        if state.get("nodes_with_taints") == 0:
+            return SKIP
         return None if any(n.taints for n in nodes) else SKIP
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
