@@ -107,6 +107,12 @@ def test_statefulset_rolling_update_with_partition(cluster: LocalCluster) -> Non
     cluster.kubectl("rollout", "status", "statefulset/db", "--timeout=60s")
     assert {p["spec"]["containers"][0]["image"] for p in cluster.pods("app=db")} == \
         {"busybox:1.37"}
+    hist = cluster.kubectl("rollout", "history", "statefulset/db").stdout
+    assert "REVISION" in hist and "2" in hist
+    cluster.kubectl("rollout", "undo", "statefulset/db")
+    cluster.kubectl("rollout", "status", "statefulset/db", "--timeout=60s")
+    cluster.wait(lambda: {p["spec"]["containers"][0]["image"] for p in cluster.pods("app=db")}
+                 == {"busybox:1.36"}, what="statefulset rolled back")
 
 
 def test_daemonset_on_every_node_and_new_node(cluster: LocalCluster) -> None:

@@ -242,6 +242,13 @@ class HPAController(Controller):
             return self.sync_period
         current = int((scale.get("spec") or {}).get("replicas") or 0)
         desired, metric_status, reason = await self._compute(hpa, scale, current)
+        if not metric_status and current:
+            o.set_condition(status, "ScalingActive", "False", "FailedGetResourceMetric",
+                            f"the HPA was unable to compute the replica count: {reason}", now)
+            self.events.emit(hpa, "Warning", "FailedGetResourceMetric", reason)
+            status.update(currentReplicas=current, desiredReplicas=current)
+            await self._write(hpa, status)
+            return self.sync_period
         status["currentMetrics"] = metric_status
         o.set_condition(status, "AbleToScale", "True", "SucceededGetScale",
                         "the HPA controller was able to get the target's current scale", now)
@@ -303,6 +310,10 @@ class HPAController(Controller):
             res = m["resource"]["name"]
             target = m["resource"].get("target") or {}
             usage = await self.metrics.pod_usage(ns, [o.name(p) for p in pods], res)
+            if not usage:
+                reason = (f"unable to get metrics for resource {res}: no metrics returned "
+                          f"from resource metrics API")
+                continue
             if target.get("type", "Utilization") == "Utilization":
                 want, util = utilization_replicas(current, pods, usage, res,
                                                   int(target.get("averageUtilization") or 80))

@@ -98,7 +98,9 @@ class StatefulSetController(Controller):
                              "labels": dict((sts["spec"].get("selector") or {}).get(
                                  "matchLabels") or {}) | {REV_LABEL: h},
                              "ownerReferences": [o.owner_ref(sts)]},
-                "data": {"spec": {"template": sts["spec"]["template"]}}, "revision": rev}
+                # kubectl rollout undo applies this as a strategic merge patch
+                "data": {"spec": {"template": {**sts["spec"]["template"],
+                                               "$patch": "replace"}}}, "revision": rev}
         try:
             return await self.client.create("controllerrevisions", body, o.namespace(sts))
         except AlreadyExists:
@@ -109,7 +111,7 @@ class StatefulSetController(Controller):
         if r is not None:
             t: Obj = ((r.get("data") or {}).get("spec") or {}).get("template") or \
                 sts["spec"]["template"]
-            return t
+            return {k: v for k, v in t.items() if k != "$patch"}
         return sts["spec"]["template"]  # type: ignore[no-any-return]
 
     async def _ensure_pvcs(self, sts: Obj, ordinal: int) -> None:
