@@ -170,3 +170,29 @@ def test_gc_cycle_detection() -> None:
     assert g.blocking_closure("x") == {"x", "y"}
     g.upsert("configmaps", obj("z", ["x"], deleting=False))
     assert g.blocking_closure("x") is None
+
+
+async def test_guarded_client_refuses_writes_without_lease() -> None:
+    from skiff.apiserver import APIServer
+    from skiff.client import Client, Config
+    from skiff.controllers.leaderelection import GuardedClient, LeadershipLost
+
+    s = APIServer("memory://", port=0, compact_interval=0)
+    await s.start()
+    leading = {"ok": True}
+
+    def guard() -> None:
+        if not leading["ok"]:
+            raise LeadershipLost("lost")
+    try:
+        async with Client(Config(s.url)) as base:
+            c = GuardedClient(base, guard)
+            cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "g"}}
+            await c.create("configmaps", cm, "default")
+            leading["ok"] = False
+            with pytest.raises(LeadershipLost):
+                await c.create("configmaps", {**cm, "metadata": {"name": "h"}}, "default")
+            assert (await c.get("configmaps", "g", "default"))["metadata"]["name"] == "g"
+            await c.close()
+    finally:
+        await s.stop()

@@ -65,6 +65,25 @@ def default_identity() -> str:
     return f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
 
+class GuardedClient(Client):
+    """A client whose every write first asks ``guard()`` (reads pass freely).
+
+    The controller manager hands this to its controllers under leader election, so
+    no create/update/patch/delete leaves a process that cannot prove it renewed the
+    lease within the renew deadline."""
+
+    def __init__(self, base: Client, guard: Callable[[], None]) -> None:
+        super().__init__(base.config)
+        self._guard = guard
+        self._gvrs = base._gvrs
+
+    async def request(self, method: str, path: str, body: Any = None,
+                      params: dict[str, str] | None = None, content_type: str = "") -> Any:
+        if method != "GET":
+            self._guard()
+        return await super().request(method, path, body, params, content_type)
+
+
 class LeaderElector:
     def __init__(self, client: Client, name: str, namespace: str = "kube-system",
                  identity: str = "", lease_duration: float = 15.0, renew_deadline: float = 10.0,

@@ -88,6 +88,10 @@ class Manager:
     def __init__(self, client: Client, controllers: list[str] | None = None,
                  clock: Clock | None = None, options: ManagerOptions | None = None,
                  guard: Callable[[], None] | None = None) -> None:
+        if guard is not None:
+            from skiff.controllers.leaderelection import GuardedClient
+
+            client = GuardedClient(client, guard)
         self.ctx = Context(client, clock or RealClock(), guard=guard)
         reg = _registry()
         names = controllers or list(reg)
@@ -98,12 +102,16 @@ class Manager:
         self.controllers = {n: reg[n](self.ctx, opts) for n in names}
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.ctx.factory.run())
-            tg.create_task(self.ctx.events.run())
-            for c in self.controllers.values():
-                tg.create_task(c.run())
-            log.info("controllers running: %s", ", ".join(self.controllers))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.ctx.factory.run())
+                tg.create_task(self.ctx.events.run())
+                for c in self.controllers.values():
+                    tg.create_task(c.run())
+                log.info("controllers running: %s", ", ".join(self.controllers))
+        finally:
+            if self.ctx.guard is not None:          # our own GuardedClient session
+                await asyncio.shield(self.ctx.client.close())
 
 
 async def run(client: Client, controllers: list[str] | None = None, clock: Clock | None = None,
