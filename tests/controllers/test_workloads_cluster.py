@@ -118,6 +118,15 @@ def test_statefulset_rolling_update_with_partition(cluster: LocalCluster) -> Non
 def test_daemonset_on_every_node_and_new_node(cluster: LocalCluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=DS)
     cluster.kubectl("rollout", "status", "daemonset/agent", "--timeout=60s")
+    cluster.kubectl("set", "image", "daemonset/agent", "c=busybox:1.37")
+    cluster.kubectl("rollout", "status", "daemonset/agent", "--timeout=60s")
+    assert {p["spec"]["containers"][0]["image"] for p in cluster.pods("app=agent")} == \
+        {"busybox:1.37"}
+    assert "2" in cluster.kubectl("rollout", "history", "daemonset/agent").stdout
+    cluster.kubectl("rollout", "undo", "daemonset/agent")
+    cluster.kubectl("rollout", "status", "daemonset/agent", "--timeout=60s")
+    cluster.wait(lambda: {p["spec"]["containers"][0]["image"] for p in cluster.pods(
+        "app=agent")} == {"busybox:1.36"}, what="daemonset rolled back")
     assert sorted(p["spec"]["nodeName"] for p in cluster.pods("app=agent")) == \
         ["sim-node-0", "sim-node-1", "sim-node-2"]
     from skiff.simulator.nodes import SimulatedNodes

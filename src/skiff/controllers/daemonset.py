@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from skiff.controllers import objects as o
-from skiff.controllers.base import Controller, pods_informer
+from skiff.controllers.base import Controller, owned_informer, pods_informer
 from skiff.controllers.deployment.util import scaled, template_hash
 from skiff.controllers.refmanager import claim
+from skiff.controllers.revisions import ensure_revision, prune
 from skiff.errors import NotFound
 from skiff.scheduler.plugins.helpers import find_untolerated, node_matches_pod_selector
 
@@ -85,6 +86,7 @@ class DaemonSetController(Controller):
                                      on_update=self._node_update)
         self.pods = pods_informer(self.ctx)
         self.pods.add_event_handler(**self.handlers(self._pod_changed))
+        self.revisions = owned_informer(self.ctx, "controllerrevisions")
 
     def _all(self, _obj: Obj) -> None:
         for ds in self.sets.store.list():
@@ -109,6 +111,8 @@ class DaemonSetController(Controller):
         owned = await claim(self.client, "pods", ds, ds["spec"].get("selector"),
                             self.pods.store.list(ns))
         h = template_hash(ds["spec"]["template"])
+        if not o.deleting(ds):
+            await ensure_revision(self.client, self.revisions, ds, h)
         by_node: dict[str, list[Obj]] = {}
         for p in owned:
             if o.is_active(p):
@@ -130,6 +134,10 @@ class DaemonSetController(Controller):
                         await self._delete(ds, p)
             await self._rolling_update(ds, by_node, wanted, h)
         await self._status(ds, by_node, wanted, h)
+        if not o.deleting(ds):
+            in_use = {(p["metadata"].get("labels") or {}).get(REV_LABEL, "") for p in owned}
+            await prune(self.client, self.revisions, ds, {f"{o.name(ds)}-{x}" for x in in_use}
+                        | {f"{o.name(ds)}-{h}"})
         return None
 
     async def _rolling_update(self, ds: Obj, by_node: dict[str, list[Obj]], wanted: set[str],

@@ -28,6 +28,7 @@ from skiff.controllers import objects as o
 from skiff.controllers.base import Controller, owned_informer, pods_informer
 from skiff.controllers.deployment.util import template_hash
 from skiff.controllers.refmanager import claim
+from skiff.controllers.revisions import ensure_revision, prune, template_of
 from skiff.errors import AlreadyExists, NotFound
 
 Obj = dict[str, Any]
@@ -87,32 +88,11 @@ class StatefulSetController(Controller):
             self.queue.add(f"{o.namespace(pod)}/{ref['name']}")
 
     async def _ensure_revision(self, sts: Obj, h: str) -> Obj:
-        name = f"{o.name(sts)}-{h}"
-        cur = self.revisions.store.get_by_name(o.namespace(sts), name)
-        if cur is not None:
-            return cur
-        existing = self.revisions.store.by_index("owner", o.uid(sts))
-        rev = max((int(r.get("revision") or 0) for r in existing), default=0) + 1
-        body = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
-                "metadata": {"name": name, "namespace": o.namespace(sts),
-                             "labels": dict((sts["spec"].get("selector") or {}).get(
-                                 "matchLabels") or {}) | {REV_LABEL: h},
-                             "ownerReferences": [o.owner_ref(sts)]},
-                # kubectl rollout undo applies this as a strategic merge patch
-                "data": {"spec": {"template": {**sts["spec"]["template"],
-                                               "$patch": "replace"}}}, "revision": rev}
-        try:
-            return await self.client.create("controllerrevisions", body, o.namespace(sts))
-        except AlreadyExists:
-            return await self.client.get("controllerrevisions", name, o.namespace(sts))
+        return await ensure_revision(self.client, self.revisions, sts, h)
 
     def _template_for(self, sts: Obj, rev_name: str) -> Obj:
-        r = self.revisions.store.get_by_name(o.namespace(sts), rev_name)
-        if r is not None:
-            t: Obj = ((r.get("data") or {}).get("spec") or {}).get("template") or \
-                sts["spec"]["template"]
-            return {k: v for k, v in t.items() if k != "$patch"}
-        return sts["spec"]["template"]  # type: ignore[no-any-return]
+        t = template_of(self.revisions.store.get_by_name(o.namespace(sts), rev_name))
+        return t if t is not None else sts["spec"]["template"]
 
     async def _ensure_pvcs(self, sts: Obj, ordinal: int) -> None:
         policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
@@ -163,6 +143,10 @@ class StatefulSetController(Controller):
             await self._step(sts, by_ord, replicas, ordered, strategy, partition, update_rev,
                              current_rev)
         await self._status(sts, by_ord, replicas, update_rev, current_rev)
+        if not o.deleting(sts):
+            in_use = {(p["metadata"].get("labels") or {}).get(REV_LABEL, "")
+                      for p in by_ord.values()} | {update_rev, current_rev}
+            await prune(self.client, self.revisions, sts, in_use)
         return None
 
     async def _step(self, sts: Obj, by_ord: dict[int, Obj], replicas: int, ordered: bool,
