@@ -23,9 +23,19 @@ def api() -> Iterator[Cluster]:
 
 
 def _spawn(api: Cluster, *args: str) -> subprocess.Popen[bytes]:
-    log = open(os.path.join(api.tmp, f"{args[0]}-{time.monotonic_ns()}.log"), "wb")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "skiff.cli.main", *args,
-                             "--kubeconfig", api.kubeconfig], stdout=log, stderr=log)
+    path = os.path.join(api.tmp, f"{args[0]}-{time.monotonic_ns()}.log")
+    log = open(path, "wb")  # noqa: SIM115
+    p = subprocess.Popen([sys.executable, "-m", "skiff.cli.main", *args,
+                          "--kubeconfig", api.kubeconfig], stdout=log, stderr=log)
+    p.log_path = path  # type: ignore[attr-defined]
+    return p
+
+
+def _dump(procs: list[subprocess.Popen[bytes]]) -> None:
+    """On failure, show what the components said (pytest prints captured output)."""
+    for p in procs:
+        with open(p.log_path) as f:  # type: ignore[attr-defined]
+            print(f"--- {p.args[3:5]} (rc={p.poll()}) ---\n{f.read()[-3000:]}")
 
 
 def _wait(cond, timeout: float = 60, what: str = "") -> object:  # type: ignore[no-untyped-def]
@@ -47,7 +57,7 @@ def _holder(api: Cluster) -> str:
 
 
 def test_leader_election_failover(api: Cluster) -> None:
-    lease = ["--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2",
+    lease = ["--leader-elect-lease-duration", "4", "--leader-elect-renew-deadline", "3",
              "--leader-elect-retry-period", "0.5"]
     cms = {name: _spawn(api, "controller-manager", "--identity", name, *lease)
            for name in ("cm-a", "cm-b")}
@@ -67,6 +77,9 @@ def test_leader_election_failover(api: Cluster) -> None:
         assert len(api.json("get", "pods", "-l", "app=le")["items"]) == 4
         lease_obj = api.json("get", "lease", "kube-controller-manager", "-n", "kube-system")
         assert lease_obj["spec"]["leaseTransitions"] >= 1
+    except BaseException:
+        _dump([*cms.values(), *others])
+        raise
     finally:
         for p in [*cms.values(), *others]:
             if p.poll() is None:
@@ -79,7 +92,7 @@ def test_leader_election_failover(api: Cluster) -> None:
 
 
 def test_scheduler_leader_election_failover(api: Cluster) -> None:
-    lease = ["--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2",
+    lease = ["--leader-elect-lease-duration", "4", "--leader-elect-renew-deadline", "3",
              "--leader-elect-retry-period", "0.5"]
     scheds = {name: _spawn(api, "scheduler", "--identity", name, *lease)
               for name in ("sched-a", "sched-b")}
@@ -102,6 +115,9 @@ def test_scheduler_leader_election_failover(api: Cluster) -> None:
                     "--overrides", '{"spec":{"schedulerName":"my-scheduler"}}')
         time.sleep(1.5)
         assert not api.json("get", "pod", "other-sched")["spec"].get("nodeName")
+    except BaseException:
+        _dump([*scheds.values(), sim])
+        raise
     finally:
         for p in [*scheds.values(), sim]:
             if p.poll() is None:

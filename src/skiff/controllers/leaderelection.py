@@ -189,6 +189,18 @@ class LeaderElector:
         except SkiffError:
             pass
 
+    async def run_as_candidate(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Like ``run``, but after losing the lease stand again instead of returning:
+        the work stops at once and restarts from scratch (fresh caches) if this
+        process wins the lease back."""
+        while True:
+            try:
+                await self.run(work)
+                return
+            except* LeadershipLost:
+                log.warning("%s lost the lease %s; standing again as a candidate",
+                            self.identity, self.name)
+
     async def run(self, work: Callable[[], Awaitable[None]]) -> None:
         """Wait for leadership, then run ``work`` until it ends or leadership is lost."""
         await self.acquire()

@@ -127,5 +127,5 @@ async def run(client: Client, controllers: list[str] | None = None, clock: Clock
 
     elector = LeaderElector(client, "kube-controller-manager", lease_namespace, identity,
                             lease_duration, renew_deadline, retry_period, clock=clock)
-    await elector.run(lambda: Manager(client, controllers, clock, options,
-                                      guard=elector.guard).run())
+    await elector.run_as_candidate(lambda: Manager(client, controllers, clock, options,
+                                                   guard=elector.guard).run())

@@ -275,6 +275,6 @@ async def run(client: Client, clock: Clock | None = None, profiles: list[Profile
 
         elector = LeaderElector(client, lease_name, lease_namespace, identity, lease_duration,
                                 renew_deadline, retry_period, clock=clock)
-        await elector.run(lambda: SchedulerLoop(client, profiles, clock).run())
+        await elector.run_as_candidate(lambda: SchedulerLoop(client, profiles, clock).run())
         return
     await SchedulerLoop(client, profiles, clock).run()
