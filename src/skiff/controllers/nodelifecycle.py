@@ -34,7 +34,9 @@ UNREACHABLE = "node.kubernetes.io/unreachable"
 def desired_taints(node: Obj, now: float) -> list[Obj]:
     """The node's taints with the lifecycle ones matching its Ready condition."""
     ready = o.condition(node, "Ready")
-    status = (ready or {}).get("status", "Unknown")
+    # A node that never posted status is left alone until the grace period makes its
+    # Ready condition Unknown (upstream: NodeStatusNeverUpdated).
+    status = (ready or {}).get("status", "True")
     keep = [t for t in (node.get("spec") or {}).get("taints") or []
             if t.get("key") not in (NOT_READY, UNREACHABLE)]
     cur = {(t.get("key"), t.get("effect")): t for t in (node.get("spec") or {}).get("taints")
@@ -121,6 +123,12 @@ class NodeLifecycleController(Controller):
     async def _mark_unknown(self, node: Obj, now: float) -> Obj:
         st = node.setdefault("status", {})
         changed = False
+        if o.condition(node, "Ready") is None:
+            st.setdefault("conditions", []).append({
+                "type": "Ready", "status": "Unknown", "reason": "NodeStatusNeverUpdated",
+                "message": "Kubelet never posted node status.",
+                "lastTransitionTime": rfc3339(now), "lastHeartbeatTime": None})
+            changed = True
         for c in st.get("conditions") or []:
             if c.get("status") != "Unknown":
                 c.update(status="Unknown", reason="NodeStatusUnknown",

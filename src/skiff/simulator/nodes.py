@@ -196,9 +196,14 @@ class SimulatedNodes:
                     node = await self.client.create("nodes", obj)
                 except AlreadyExists:
                     node = await self.client.get("nodes", name)
-                node["status"] = node_status(name, i, self.cpu, self.memory, self.pods_per_node,
-                                             self.clock.now())
-                await self.client.update_status("nodes", node)
+                for _ in range(10):      # the node lifecycle controller may write meanwhile
+                    node["status"] = node_status(name, i, self.cpu, self.memory,
+                                                 self.pods_per_node, self.clock.now())
+                    try:
+                        await self.client.update_status("nodes", node)
+                        break
+                    except Conflict:
+                        node = await self.client.get("nodes", name)
                 await self._renew(name)
         await asyncio.gather(*(one(n) for n in self.names))
 
