@@ -56,6 +56,9 @@ class EventRecorder:
             self._pending.put_nowait((involved(obj), etype, reason, message))
         except asyncio.QueueFull:
             self.dropped += 1
+            if self.dropped in (1, 100) or self.dropped % 1000 == 0:
+                log.warning("%s: event queue full, %d events dropped so far (as upstream's "
+                            "broadcaster does under overload)", self.component, self.dropped)
 
     async def run(self) -> None:
         while True:

@@ -109,6 +109,16 @@ class Cache:
         if not node or _finished(pod):
             self.remove_pod(pod)
             return
+        md = pod["metadata"]
+        key = f"{md.get('namespace', '')}/{md['name']}"
+        if key in self.assumed and self._pod_node.get(key) == node:
+            # The API confirms what we assumed: keep the accounting, refresh the object.
+            self.assumed.discard(key)
+            ni = self._nodes.get(node)
+            held = ni.pods.get(key) if ni is not None else None
+            if held is not None and held.uid == md.get("uid"):
+                held.pod = pod
+                return
         pi = PodInfo(pod)
         self.assumed.discard(pi.key)
         self._unplace(pi.key)

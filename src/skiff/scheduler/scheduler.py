@@ -46,7 +46,7 @@ def _key(pod: Obj) -> str:
 class SchedulerLoop:
     def __init__(self, client: Client, profiles: list[Profile] | None = None,
                  clock: Clock | None = None, factory: SharedInformerFactory | None = None,
-                 max_in_flight: int = 128, rng: random.Random | None = None,
+                 max_in_flight: int = 1024, rng: random.Random | None = None,
                  preemption: bool = True) -> None:
         self.client = client
         self.clock = clock or RealClock()
