@@ -182,6 +182,11 @@ async def throughput(nodes: int, pods: int) -> tuple[float, float]:
             window = max(1e-9, last - first)
             print(f"    cpu during binding: apiserver {(cpu1[0] - cpu0[0]) / window:.0%}, "
                   f"scheduler {(cpu1[1] - cpu0[1]) / window:.0%} of a core")
+            await asyncio.sleep(2.0)             # let the event writer catch up or give up
+            with open(os.path.join(procs.tmp, "scheduler.log")) as f:
+                drops = [ln for ln in f if "events dropped" in ln]
+            print("    Scheduled events dropped under overload (upstream drops too): " +
+                  (drops[-1].split(", ")[1].split(" events")[0] if drops else "0"))
             return (pods - 1) / window, window
     finally:
         procs.close()
