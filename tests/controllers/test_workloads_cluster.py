@@ -278,3 +278,34 @@ def test_rollout_restart_makes_a_new_replicaset(cluster: LocalCluster) -> None:
     cluster.wait(lambda: len(cluster.pods("app=rr")) == 2 and not (
         {p["metadata"]["name"] for p in cluster.pods("app=rr")} & before), what="new pods")
     assert len(cluster.list("replicasets", selector="app=rr")) == 2
+
+
+def test_pod_anti_affinity_one_per_node(cluster: LocalCluster) -> None:
+    nodes = len(cluster.list("nodes", ""))
+    dep = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: solo}}
+spec:
+  replicas: {nodes + 1}
+  selector: {{matchLabels: {{app: solo}}}}
+  template:
+    metadata: {{labels: {{app: solo}}}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - labelSelector: {{matchLabels: {{app: solo}}}}
+            topologyKey: kubernetes.io/hostname
+      containers: [{{name: c, image: "busybox:1.36"}}]
+"""
+    cluster.kubectl("apply", "-f", "-", input=dep)
+    cluster.wait(lambda: len([p for p in cluster.pods("app=solo")
+                              if p["spec"].get("nodeName")]) == nodes, what="one per node")
+    cluster.wait(lambda: any(e["reason"] == "FailedScheduling" and
+                             e["involvedObject"]["name"].startswith("solo-") and
+                             "didn't match pod anti-affinity rules" in e["message"]
+                             for e in cluster.events()), what="anti-affinity FailedScheduling")
+    placed = [p["spec"]["nodeName"] for p in cluster.pods("app=solo") if p["spec"].get("nodeName")]
+    assert len(set(placed)) == len(placed)
+    cluster.kubectl("delete", "deployment", "solo")

@@ -8,10 +8,11 @@ PreFilter counts, per topology pair ``(key, value)``:
 * ``affinity`` / ``anti``: existing pods matching each of the incoming pod's
   required affinity / anti-affinity terms.
 
-Filter then rejects a node whose domain has an existing anti-affinity match,
-a match of the pod's anti-affinity, or misses a match for any affinity term
-(unless nothing matches anywhere and the pod matches its own terms: the
-first pod of a group may go anywhere).
+Filter then rejects a node that misses a match for any affinity term (unless
+nothing matches anywhere and the pod matches its own terms: the first pod of
+a group may go anywhere), whose domain has a match of the pod's
+anti-affinity, or an existing pod's anti-affinity match — in that order, as
+upstream reports them.
 """
 
 from __future__ import annotations
@@ -73,15 +74,8 @@ class InterPodAffinity:
         return None, None
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        # Upstream order: the pod's affinity, its anti-affinity, then existing pods'.
         existing_anti, aff, anti = state[_KEY]
-        if existing_anti:
-            for k, v in node.labels.items():
-                if existing_anti.get((k, v)):
-                    return unschedulable(EXISTING_ANTI)
-        for t in pod.anti_affinity:
-            tv = node.labels.get(t.topology_key)
-            if tv is not None and anti.get((t.topology_key, tv)):
-                return unschedulable(ANTI_AFFINITY)
         if pod.affinity:
             ok = all(node.labels.get(t.topology_key) is not None and
                      aff.get((t.topology_key, node.labels[t.topology_key]))
@@ -91,6 +85,14 @@ class InterPodAffinity:
                 if aff or not self_match or any(t.topology_key not in node.labels
                                                  for t in pod.affinity):
                     return unschedulable(AFFINITY, resolvable=False)
+        for t in pod.anti_affinity:
+            tv = node.labels.get(t.topology_key)
+            if tv is not None and anti.get((t.topology_key, tv)):
+                return unschedulable(ANTI_AFFINITY)
+        if existing_anti:
+            for k, v in node.labels.items():
+                if existing_anti.get((k, v)):
+                    return unschedulable(EXISTING_ANTI)
         return None
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status | None:
