@@ -48,13 +48,14 @@ class Controller:
     """Base class: a work queue, workers, and enqueue helpers."""
 
     name = "controller"
+    component = ""          # the events' source (upstream names, e.g. deployment-controller)
     workers = 2
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.client = ctx.client
         self.clock = ctx.clock
-        self.events = ctx.events
+        self.events = ctx.events.for_component(self.component or f"{self.name}-controller")
         self.queue = WorkQueue(RateLimiter(base=0.005, cap=60.0, qps=50, burst=500),
                                name=self.name)
         self._timers: dict[str, Any] = {}

@@ -131,6 +131,7 @@ class _ServicePodsController(Controller):
 
 class EndpointsController(_ServicePodsController):
     name = "endpoints"
+    component = "endpoint-controller"
 
     def setup(self) -> None:
         super().setup()

@@ -42,18 +42,23 @@ class EventRecorder:
         self.clock = clock or RealClock()
         # Bounded like upstream's broadcaster (1,000 queued, then dropped): events are
         # best-effort and must never hold back the decisions they describe.
-        self._pending: asyncio.Queue[tuple[Obj, str, str, str]] = asyncio.Queue(1000)
+        self._pending: asyncio.Queue[tuple[Obj, str, str, str, str]] = asyncio.Queue(1000)
         self.dropped = 0
         self._seen: dict[tuple[str, str, str, str], tuple[str, str, int, float]] = {}
         self.emitted: list[tuple[str, str, str]] = []       # (object key, reason, message)
 
-    def emit(self, obj: Obj, etype: str, reason: str, message: str) -> None:
+    def for_component(self, component: str) -> ComponentRecorder:
+        """The same writer, reporting as ``component`` (``kubectl describe``'s From)."""
+        return ComponentRecorder(self, component)
+
+    def emit(self, obj: Obj, etype: str, reason: str, message: str, component: str = "") -> None:
         m = obj.get("metadata") or {}
         self.emitted.append((f"{m.get('namespace', '')}/{m.get('name', '')}", reason, message))
         if len(self.emitted) > 1000:
             del self.emitted[:500]
         try:
-            self._pending.put_nowait((involved(obj), etype, reason, message))
+            self._pending.put_nowait((involved(obj), etype, reason, message,
+                                      component or self.component))
         except asyncio.QueueFull:
             self.dropped += 1
             if self.dropped in (1, 100) or self.dropped % 1000 == 0:
@@ -62,13 +67,14 @@ class EventRecorder:
 
     async def run(self) -> None:
         while True:
-            ref, etype, reason, message = await self._pending.get()
+            ref, etype, reason, message, component = await self._pending.get()
             try:
-                await self._write(ref, etype, reason, message)
+                await self._write(ref, etype, reason, message, component)
             except SkiffError as e:
                 log.debug("event %s %s not written: %s", reason, ref.get("name"), e)
 
-    async def _write(self, ref: Obj, etype: str, reason: str, message: str) -> None:
+    async def _write(self, ref: Obj, etype: str, reason: str, message: str,
+                     component: str) -> None:
         ns = ref.get("namespace") or "default"
         now = self.clock.now()
         k = (ref.get("uid", ""), etype, reason, message)
@@ -88,11 +94,26 @@ class EventRecorder:
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": ev_name, "namespace": ns},
             "involvedObject": ref, "reason": reason, "message": message, "type": etype,
-            "source": {"component": self.component, **({"host": self.host} if self.host
-                                                       else {})},
+            "source": {"component": component, **({"host": self.host} if self.host
+                                                  else {})},
             "firstTimestamp": ts, "lastTimestamp": ts, "count": 1,
-            "reportingComponent": self.component,
-            "reportingInstance": self.host or self.component}, ns)
+            "reportingComponent": component,
+            "reportingInstance": self.host or component}, ns)
         if len(self._seen) > 5000:
             self._seen.clear()
         self._seen[k] = (ns, ev_name, 1, now)
+
+
+class ComponentRecorder:
+    """An EventRecorder view that reports as one component."""
+
+    def __init__(self, recorder: EventRecorder, component: str) -> None:
+        self.recorder = recorder
+        self.component = component
+
+    def emit(self, obj: Obj, etype: str, reason: str, message: str) -> None:
+        self.recorder.emit(obj, etype, reason, message, self.component)
+
+    @property
+    def emitted(self) -> list[tuple[str, str, str]]:
+        return self.recorder.emitted

@@ -200,6 +200,7 @@ def behaviors(hpa: Obj, down_window: float) -> tuple[Obj, Obj]:
 
 class HPAController(Controller):
     name = "horizontalpodautoscaling"
+    component = "horizontal-pod-autoscaler"
 
     def __init__(self, ctx: Context, metrics: MetricsSource | None = None,
                  sync_period: float = 15.0, downscale_window: float = 300.0) -> None:

@@ -71,6 +71,7 @@ def decide_eviction(pod: Obj, taints: list[Obj], now: float) -> float | None:
 
 class NodeLifecycleController(Controller):
     name = "nodelifecycle"
+    component = "node-controller"
 
     def __init__(self, ctx: Context, grace_period: float = 40.0, monitor_period: float = 5.0
                  ) -> None:
@@ -152,8 +153,9 @@ class NodeLifecycleController(Controller):
             if wait is None:
                 continue
             if wait <= 0:
-                self.events.emit(pod, "Normal", "TaintManagerEviction",
-                                 f"Marking for deletion Pod {o.key(pod)}")
+                self.events.recorder.emit(pod, "Normal", "TaintManagerEviction",
+                                          f"Marking for deletion Pod {o.key(pod)}",
+                                          "taint-eviction-controller")
                 try:
                     await self.client.delete("pods", o.name(pod), o.namespace(pod),
                                              preconditions={"uid": o.uid(pod)})
@@ -180,6 +182,7 @@ class NodeLifecycleController(Controller):
 
 class PodGCController(Controller):
     name = "podgc"
+    component = "pod-garbage-collector"
 
     def __init__(self, ctx: Context, quarantine: float = 40.0) -> None:
         self.quarantine = quarantine

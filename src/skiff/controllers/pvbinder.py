@@ -44,6 +44,7 @@ def volume_fits(pv: Obj, pvc: Obj) -> bool:
 
 class PersistentVolumeBinder(Controller):
     name = "persistentvolume-binder"
+    component = "persistentvolume-controller"
 
     def __init__(self, ctx: Context, root: str = "/var/lib/skiff/volumes") -> None:
         self.root = root
