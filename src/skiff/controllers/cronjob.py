@@ -51,16 +51,7 @@ class CronJobController(Controller):
         cj = o.deep(cj)
         spec, status = cj["spec"], dict(cj.get("status") or {})
         now = self.clock.now()
-        jobs = self.jobs.store.by_index("owner", o.uid(cj))
-        active_uids = {o.uid(j) for j in jobs if not finished(j)}
-        status["active"] = [r for r in status.get("active") or [] if r.get("uid") in active_uids]
-        for j in jobs:
-            if finished(j) == "Complete":
-                done = (j.get("status") or {}).get("completionTime")
-                if done and (not status.get("lastSuccessfulTime") or
-                             done > status["lastSuccessfulTime"]):
-                    status["lastSuccessfulTime"] = done
-        await self._prune(cj, jobs)
+        await self._sync_jobs(cj, status)
         try:
             sched = parse(spec["schedule"], spec.get("timeZone"))
         except Invalid as e:
@@ -110,6 +101,19 @@ class CronJobController(Controller):
         status["lastScheduleTime"] = rfc3339(at)
         await self._write(cj, status)
         return again
+
+    async def _sync_jobs(self, cj: Obj, status: Obj) -> None:
+        """Forget finished or vanished active Jobs, note the last success, prune history."""
+        jobs = self.jobs.store.by_index("owner", o.uid(cj))
+        active_uids = {o.uid(j) for j in jobs if not finished(j)}
+        status["active"] = [r for r in status.get("active") or [] if r.get("uid") in active_uids]
+        for j in jobs:
+            if finished(j) == "Complete":
+                done = (j.get("status") or {}).get("completionTime")
+                if done and (not status.get("lastSuccessfulTime") or
+                             done > status["lastSuccessfulTime"]):
+                    status["lastSuccessfulTime"] = done
+        await self._prune(cj, jobs)
 
     async def _create(self, cj: Obj, at: float) -> Obj | None:
         tmpl = cj["spec"].get("jobTemplate") or {}

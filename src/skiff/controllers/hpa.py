@@ -260,40 +260,49 @@ class HPAController(Controller):
             status.update(currentReplicas=0, desiredReplicas=0)
             await self._write(hpa, status)
             return self.sync_period
-        recs = self.recommendations.setdefault(key, [])
-        up, down = behaviors(hpa, self.downscale_window)
-        raw = desired
-        recs.append((now, raw))
-        keep = max(up["stabilizationWindowSeconds"], down["stabilizationWindowSeconds"])
-        recs[:] = [(t, r) for t, r in recs if t > now - keep - 1]
-        stabilized = stabilize(recs[:-1], raw, current, now, up["stabilizationWindowSeconds"],
-                               down["stabilizationWindowSeconds"])
-        events = self.scale_events.setdefault(key, [])
-        limited = rate_limit(current, stabilized, events, now, up, down)
-        lo, hi = int(spec.get("minReplicas") or 1), int(spec["maxReplicas"])
-        final = min(max(limited, lo), hi)
-        if final != limited:
-            o.set_condition(status, "ScalingLimited", "True",
-                            "TooManyReplicas" if limited > hi else "TooFewReplicas",
-                            f"the desired replica count is {'more' if limited > hi else 'less'} "
-                            f"than the {'maximum' if limited > hi else 'minimum'} replica count",
-                            now)
-        else:
-            o.set_condition(status, "ScalingLimited", "False", "DesiredWithinRange",
-                            "the desired count is within the acceptable range", now)
+        final = self._normalize(key, hpa, status, desired, current, now)
         o.set_condition(status, "ScalingActive", "True", "ValidMetricFound", reason, now)
         if final != current:
             await self.client.patch(gvr, ref["name"], {"spec": {"replicas": final}}, ns,
                                     subresource="scale")
+            events = self.scale_events.setdefault(key, [])
             events.append((now, final - current))
             events[:] = [(t, c) for t, c in events if t > now - 1800]
             status["lastScaleTime"] = rfc3339(now)
             self.events.emit(hpa, "Normal", "SuccessfulRescale",
-                             f"New size: {final}; reason: {reason_text(metric_status, final > current)}")
+                             f"New size: {final}; reason: "
+                             f"{reason_text(metric_status, final > current)}")
         status.update(currentReplicas=current, desiredReplicas=final,
                       observedGeneration=hpa["metadata"].get("generation", 1))
         await self._write(hpa, status)
         return self.sync_period
+
+    def _normalize(self, key: str, hpa: Obj, status: Obj, desired: int, current: int,
+                   now: float) -> int:
+        """Stabilisation window, scaling policies, then min/max (with ScalingLimited)."""
+        recs = self.recommendations.setdefault(key, [])
+        up, down = behaviors(hpa, self.downscale_window)
+        recs.append((now, desired))
+        keep = max(up["stabilizationWindowSeconds"], down["stabilizationWindowSeconds"])
+        recs[:] = [(t, r) for t, r in recs if t > now - keep - 1]
+        stabilized = stabilize(recs[:-1], desired, current, now,
+                               up["stabilizationWindowSeconds"],
+                               down["stabilizationWindowSeconds"])
+        limited = rate_limit(current, stabilized, self.scale_events.setdefault(key, []), now,
+                             up, down)
+        spec = hpa["spec"]
+        lo, hi = int(spec.get("minReplicas") or 1), int(spec["maxReplicas"])
+        final = min(max(limited, lo), hi)
+        if final != limited:
+            more = limited > hi
+            o.set_condition(status, "ScalingLimited", "True",
+                            "TooManyReplicas" if more else "TooFewReplicas",
+                            f"the desired replica count is {'more' if more else 'less'} than "
+                            f"the {'maximum' if more else 'minimum'} replica count", now)
+        else:
+            o.set_condition(status, "ScalingLimited", "False", "DesiredWithinRange",
+                            "the desired count is within the acceptable range", now)
+        return final
 
     async def _compute(self, hpa: Obj, scale: Obj, current: int) -> tuple[int, list[Obj], str]:
         ns = o.namespace(hpa)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from skiff.scheduler.framework import Code, CycleState, FilterPlugin, ScorePlugin, Status
 from skiff.scheduler.messages import Diagnosis, FitError
@@ -66,6 +67,52 @@ def run_filters(prof: Profile, state: CycleState, pod: PodInfo, node: NodeInfo) 
         if st is not None and not st.is_success():
             return st.with_plugin(p.name)
     return None
+
+
+def _full_scan(prof: Profile, state: CycleState, pod: PodInfo, nodes: list[NodeInfo],
+               start: int, want: int, diag: Diagnosis, allowed: set[str] | None,
+               nominated: dict[str, list[PodInfo]], local: list[FilterPlugin],
+               fns: list[Any], names: dict[Any, str]) -> tuple[list[NodeInfo], int]:
+    """The general cycle: node restrictions, nominated pods, cluster-wide filters."""
+    feasible: list[NodeInfo] = []
+    evaluated = 0
+    statuses = diag.node_statuses
+    shape_key = (pod.shape, "")
+    for n in itertools.chain(nodes[start:], nodes[:start]):
+        evaluated += 1
+        if allowed is not None and n.name not in allowed:
+            continue
+        if nominated and n.name in nominated:
+            fs = _with_nominated(prof, state, pod, n, nominated[n.name])
+            if fs is not None:
+                statuses[n.name] = fs
+                diag.unschedulable_plugins.add(fs.plugin)
+                continue
+        memo = n.memo.get(shape_key)
+        if memo is not None and memo[0] == n.generation:
+            fs = memo[1]                                   # type: ignore[assignment]
+        else:
+            fs = _local_filters(local, state, pod, n)
+            if len(n.memo) > 64:
+                n.memo.clear()
+            n.memo[shape_key] = (n.generation, fs)
+        if fs is not None:
+            statuses[n.name] = fs
+            diag.unschedulable_plugins.add(fs.plugin)
+            continue
+        for f in fns:
+            fs = f(state, pod, n)
+            if fs is not None:
+                name = names[f]
+                fs.plugin = fs.plugin or name
+                statuses[n.name] = fs
+                diag.unschedulable_plugins.add(name)
+                break
+        else:
+            feasible.append(n)
+            if len(feasible) >= want:
+                break
+    return feasible, evaluated
 
 
 def _fast_scan(local: list[FilterPlugin], state: CycleState, pod: PodInfo,
@@ -173,54 +220,17 @@ class Scheduler:
         names = {f: p.name for f, p in zip(fns, (p for p in active
                                                  if not getattr(p, "node_local", False)),
                                            strict=True)}
-        shape_key = (pod.shape, "")
-        feasible: list[NodeInfo] = []
         total = len(nodes)
         start = self.next_start % total if total else 0
-        evaluated = 0
-        statuses = diag.node_statuses
-        # The hot loop: ~420-500 nodes x a few plugins per pod. Kept free of
-        # per-node allocations (a passing node makes no Status at all).
+        # The hot loop: ~420-500 nodes x a few plugins per pod, kept free of per-node
+        # allocations (a passing node makes no Status at all).
         nominated: dict[str, list[PodInfo]] = state.get("nominated") or {}
         if allowed is None and not nominated and not fns:
-            feasible, evaluated = _fast_scan(local, state, pod, nodes, start, want, statuses,
-                                             diag.unschedulable_plugins)
-            self.next_start = (start + evaluated) % total if total else 0
-            return feasible
-        for n in itertools.chain(nodes[start:], nodes[:start]):
-            evaluated += 1
-            if allowed is not None and n.name not in allowed:
-                continue
-            if nominated and n.name in nominated:
-                fs = _with_nominated(prof, state, pod, n, nominated[n.name])
-                if fs is not None:
-                    statuses[n.name] = fs
-                    diag.unschedulable_plugins.add(fs.plugin)
-                    continue
-            memo = n.memo.get(shape_key)
-            if memo is not None and memo[0] == n.generation:
-                fs = memo[1]                                   # type: ignore[assignment]
-            else:
-                fs = _local_filters(local, state, pod, n)
-                if len(n.memo) > 64:
-                    n.memo.clear()
-                n.memo[shape_key] = (n.generation, fs)
-            if fs is not None:
-                statuses[n.name] = fs
-                diag.unschedulable_plugins.add(fs.plugin)
-                continue
-            for f in fns:
-                fs = f(state, pod, n)
-                if fs is not None:
-                    name = names[f]
-                    fs.plugin = fs.plugin or name
-                    statuses[n.name] = fs
-                    diag.unschedulable_plugins.add(name)
-                    break
-            else:
-                feasible.append(n)
-                if len(feasible) >= want:
-                    break
+            feasible, evaluated = _fast_scan(local, state, pod, nodes, start, want,
+                                             diag.node_statuses, diag.unschedulable_plugins)
+        else:
+            feasible, evaluated = _full_scan(prof, state, pod, nodes, start, want, diag,
+                                             allowed, nominated, local, fns, names)
         self.next_start = (start + evaluated) % total if total else 0
         return feasible
 
