@@ -42,7 +42,8 @@ def require_kubectl() -> None:
 class LocalCluster:
     def __init__(self, nodes: int = 3, clock: Clock | None = None,
                  options: ManagerOptions | None = None, controllers: list[str] | None = None,
-                 scheduler: bool = True, node_cpu: str = "4", node_memory: str = "16Gi") -> None:
+                 scheduler: bool = True, node_cpu: str = "4", node_memory: str = "16Gi",
+                 sim_on_clock: bool = False) -> None:
         self.node_count = nodes
         self.clock = clock
         self.options = options or ManagerOptions(node_monitor_grace_period=3.0,
@@ -51,6 +52,7 @@ class LocalCluster:
         self.controllers = controllers
         self.with_scheduler = scheduler
         self.node_cpu, self.node_memory = node_cpu, node_memory
+        self.sim_on_clock = sim_on_clock      # simulated kubelets stamp times on the fake clock
         self.tmp = tempfile.mkdtemp(prefix="skiff-cluster-test-")
         self.kubeconfig = os.path.join(self.tmp, "kubeconfig")
         self.loop = asyncio.new_event_loop()
@@ -92,7 +94,8 @@ class LocalCluster:
             write_kubeconfig(self.kubeconfig, self.server.url)
             self.sim = SimulatedNodes(self.client, self.node_count, cpu=self.node_cpu,
                                       memory=self.node_memory, lease_interval=0.5,
-                                      status_interval=2.0)
+                                      status_interval=2.0,
+                                      clock=self.clock if self.sim_on_clock else None)
             self.manager = Manager(self.client, self.controllers, self.clock, self.options)
             if self.with_scheduler:
                 self.scheduler = SchedulerLoop(self.client)      # real time: binds are I/O

@@ -186,3 +186,76 @@ def test_kubectl_autoscale_v1(fake: LocalCluster) -> None:
     fake.wait(lambda: fake.get("deployments", "auto")["spec"]["replicas"] == 3, what="max 3")
     out = fake.kubectl("get", "hpa", "auto").stdout
     assert "auto" in out
+
+
+def test_job_deadline_and_ttl_on_the_clock(fake: LocalCluster) -> None:
+    fake.kubectl("apply", "-f", "-", input="""
+apiVersion: batch/v1
+kind: Job
+metadata: {name: forever}
+spec:
+  activeDeadlineSeconds: 30
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: "busybox:1.36"}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: brief}
+spec:
+  ttlSecondsAfterFinished: 60
+  template:
+    metadata: {annotations: {skiff.dev/simulate-exit-code: "0", skiff.dev/simulate-run-seconds: "0.1"}}
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: "busybox:1.36"}]
+""")
+    fake.wait(lambda: (fake.get("jobs", "forever").get("status") or {}).get("active") == 1,
+              what="deadline job running")
+    fake.kubectl("wait", "--for=condition=Complete", "job/brief", "--timeout=30s")
+    fake.advance(31, step=5)
+    fake.kubectl("wait", "--for=condition=Failed", "job/forever", "--timeout=30s")
+    failed = next(c for c in fake.get("jobs", "forever")["status"]["conditions"]
+                  if c["type"] == "Failed")
+    assert failed["reason"] == "DeadlineExceeded"
+    fake.wait(lambda: not [p for p in fake.pods() if p["metadata"]["name"].startswith(
+        "forever-") and p["status"].get("phase") == "Running"], what="deadline pods deleted")
+    assert fake.kubectl("get", "job", "brief", check=False).returncode == 0   # ttl not yet
+    fake.advance(40, step=5)
+    fake.wait(lambda: fake.kubectl("get", "job", "brief", check=False).returncode != 0,
+              what="ttl after finished")
+
+
+def test_min_ready_seconds_on_the_clock() -> None:
+    fake = LocalCluster(nodes=1, clock=FakeClock(start=time.time()), sim_on_clock=True,
+                        controllers=["replicaset", "deployment"]).start()
+    try:
+        _min_ready(fake)
+    finally:
+        fake.stop()
+
+
+def _min_ready(fake: LocalCluster) -> None:
+    fake.kubectl("apply", "-f", "-", input="""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: slowready}
+spec:
+  replicas: 2
+  minReadySeconds: 30
+  selector: {matchLabels: {app: slowready}}
+  template:
+    metadata: {labels: {app: slowready}}
+    spec:
+      containers: [{name: c, image: "busybox:1.36"}]
+""")
+    fake.wait(lambda: (fake.get("replicasets", fake.list("replicasets",
+                                                          selector="app=slowready")[0]
+                                ["metadata"]["name"]).get("status") or {}).get(
+        "readyReplicas") == 2, what="pods ready")
+    d = fake.get("deployments", "slowready")
+    assert not d["status"].get("availableReplicas")
+    fake.advance(31, step=5)
+    fake.wait(lambda: fake.get("deployments", "slowready")["status"].get(
+        "availableReplicas") == 2, what="available after minReadySeconds")
