@@ -74,6 +74,9 @@ class PersistentVolumeBinder(Controller):
         pv = None
         if (pvc.get("spec") or {}).get("volumeName"):
             pv = self.pvs.store.get(pvc["spec"]["volumeName"])
+        if pv is None:                # a volume we already reserved for this claim
+            pv = next((v for v in self.pvs.store.list() if ((v.get("spec") or {}).get(
+                "claimRef") or {}).get("uid") == o.uid(pvc)), None)
         if pv is None:
             free = [v for v in self.pvs.store.list()
                     if (v.get("status") or {}).get("phase") == "Available" and
