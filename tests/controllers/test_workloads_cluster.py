@@ -309,3 +309,31 @@ spec:
     placed = [p["spec"]["nodeName"] for p in cluster.pods("app=solo") if p["spec"].get("nodeName")]
     assert len(set(placed)) == len(placed)
     cluster.kubectl("delete", "deployment", "solo")
+
+
+def test_zone_topology_spread(cluster: LocalCluster) -> None:
+    cluster.kubectl("apply", "-f", "-", input="""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: zonal}
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: zonal}}
+  template:
+    metadata: {labels: {app: zonal}}
+    spec:
+      topologySpreadConstraints:
+      - maxSkew: 1
+        topologyKey: topology.kubernetes.io/zone
+        whenUnsatisfiable: DoNotSchedule
+        labelSelector: {matchLabels: {app: zonal}}
+      containers: [{name: c, image: "busybox:1.36"}]
+""")
+    cluster.kubectl("rollout", "status", "deployment/zonal", "--timeout=60s")
+    zone_of = {n["metadata"]["name"]: n["metadata"]["labels"]["topology.kubernetes.io/zone"]
+               for n in cluster.list("nodes", "")}
+    from collections import Counter
+
+    per_zone = Counter(zone_of[p["spec"]["nodeName"]] for p in cluster.pods("app=zonal"))
+    assert sorted(per_zone.values()) == [2, 2, 2]
+    cluster.kubectl("delete", "deployment", "zonal")
