@@ -337,3 +337,49 @@ spec:
     per_zone = Counter(zone_of[p["spec"]["nodeName"]] for p in cluster.pods("app=zonal"))
     assert sorted(per_zone.values()) == [2, 2, 2]
     cluster.kubectl("delete", "deployment", "zonal")
+
+
+CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+
+def test_garbage_collection_of_custom_resources(cluster: LocalCluster) -> None:
+    cluster.kubectl("apply", "-f", "-", input=CRD)
+    cluster.wait(lambda: cluster.kubectl("get", "widgets", check=False).returncode == 0,
+                 what="CRD served")
+    cluster.kubectl("apply", "-f", "-", input="""
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1}
+""")
+    w1 = cluster.json("get", "widget", "w1")
+    _cm(cluster, "w1-config", [_owner(w1)])
+    owner_cm = _cm(cluster, "cm-owner", [])
+    cluster.kubectl("apply", "-f", "-", input=f"""
+apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: w2
+  ownerReferences:
+  - {{apiVersion: v1, kind: ConfigMap, name: cm-owner, uid: {owner_cm['metadata']['uid']}}}
+""")
+    cluster.kubectl("delete", "widget", "w1")
+    cluster.wait(lambda: cluster.kubectl("get", "configmap", "w1-config",
+                                         check=False).returncode != 0,
+                 what="dependent of a custom resource collected")
+    cluster.kubectl("delete", "configmap", "cm-owner")
+    cluster.wait(lambda: cluster.kubectl("get", "widget", "w2", check=False).returncode != 0,
+                 what="custom resource collected with its owner")

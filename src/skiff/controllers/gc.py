@@ -22,10 +22,12 @@ come back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from skiff.client import GVR, Informer
 from skiff.controllers.base import Controller
 from skiff.errors import NotFound, SkiffError
 
@@ -110,6 +112,45 @@ class GarbageCollector(Controller):
             inf = self.ctx.informer(res)
             self.informers[res] = inf
             inf.add_event_handler(**self._handlers_for(res))
+        # Custom resources join the graph as their CRDs appear (and leave with them).
+        self.crds = self.ctx.informer("customresourcedefinitions")
+        self.crds.add_event_handler(
+            on_add=lambda c: self.queue.add("crd:" + c["metadata"]["name"]),
+            on_update=lambda a, c: self.queue.add("crd:" + c["metadata"]["name"]),
+            on_delete=lambda c: self.queue.add("crd:" + c["metadata"]["name"]))
+        self._crd_tasks: dict[str, asyncio.Task[None]] = {}
+        self._tg: asyncio.TaskGroup | None = None
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            self._tg = tg
+            tg.create_task(super().run())
+
+    def _watch_custom(self, key: str) -> None:
+        """Start (or stop) monitoring the custom resource a CRD serves."""
+        name = key[4:]
+        crd = self.crds.store.get(name)
+        if crd is None or crd["metadata"].get("deletionTimestamp"):
+            task = self._crd_tasks.pop(name, None)
+            if task is not None:
+                task.cancel()
+            return
+        if name in self._crd_tasks or self._tg is None:
+            return
+        spec = crd.get("spec") or {}
+        version = next((v["name"] for v in spec.get("versions") or [] if v.get("storage")),
+                       None)
+        if version is None:
+            return
+        plural = spec["names"]["plural"]
+        gvr = GVR(spec["group"], version, plural, spec.get("scope") == "Namespaced",
+                  spec["names"]["kind"])
+        res = f"{plural}.{spec['group']}"
+        inf = Informer(self.client, gvr)
+        inf.add_event_handler(**self._handlers_for(res))
+        self.informers[res] = inf
+        self._crd_tasks[name] = self._tg.create_task(inf.run())
+        log.info("garbage collector: monitoring %s", res)
 
     def _handlers_for(self, res: str) -> dict[str, Any]:
         def add(obj: Obj) -> None:
@@ -142,6 +183,9 @@ class GarbageCollector(Controller):
         return got
 
     async def reconcile(self, key: str) -> float | None:
+        if key.startswith("crd:"):
+            self._watch_custom(key)
+            return None
         n = self.graph.nodes.get(key)
         if n is None:
             return None
