@@ -9,7 +9,7 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc make busybox-static runc cr
 	libseccomp2 iproute2 util-linux procps nftables etcd-server etcd-client openssl \
 	docker-registry podman skopeo apache2-utils
 
-.PHONY: all apt setup demo test lint typecheck unit bench bench-apiserver bench-images bench-build schema proto clean
+.PHONY: all apt setup demo test lint typecheck unit bench bench-apiserver bench-images bench-build bench-scheduler schema proto clean
 
 all: test
 
@@ -51,6 +51,9 @@ bench-apiserver: setup
 # skiff build against podman build (needs podman; it is given private state and a containers.conf)
 bench-build: setup
 	$(VENV)/bin/python benchmarks/build.py
+
+bench-scheduler: setup
+	$(VENV)/bin/python benchmarks/scheduler.py
 
 # Regenerate the API server's data files (tests/api/test_schema_data.py checks they are current).
 schema: setup

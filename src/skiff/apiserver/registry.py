@@ -258,6 +258,8 @@ class Registry:
         else:
             md.pop("generation", None)
         prepare_for_create(res, obj)
+        if res.kind == "Pod" and res.group == "":
+            await self._admit_priority(obj)
         defaults.apply_defaults(res.kind, obj)
         self._validate(res, obj if md.get("name") else {**obj, "metadata": {
             **md, "name": md["generateName"] + "x"}}, None)
@@ -293,6 +295,24 @@ class Registry:
         raise st.APIError(500, "could not generate a unique name", "InternalError")
 
     # -- update / patch --
+
+    async def _admit_priority(self, pod: Obj) -> None:
+        """Priority admission: ``priorityClassName`` -> ``spec.priority`` and
+        ``preemptionPolicy`` from the PriorityClass (upstream plugin ``Priority``)."""
+        spec = pod.setdefault("spec", {})
+        name = spec.get("priorityClassName")
+        if not name:
+            return
+        pc_res = self.scheme.get("scheduling.k8s.io", "v1", "priorityclasses")
+        if pc_res is None:
+            return
+        try:
+            pc = await self.get(pc_res, "", name)
+        except st.APIError:
+            raise st.forbidden_pod_priority(name) from None
+        spec["priority"] = int(pc.get("value") or 0)
+        if pc.get("preemptionPolicy"):
+            spec["preemptionPolicy"] = pc["preemptionPolicy"]
 
     async def update(self, res: Resource, ns: str, name: str, transform: Transform,
                      opts: WriteOptions, subresource: str = "",

@@ -100,3 +100,9 @@ def success_status(name: str, group: str, kind: str, uid: str = "") -> dict[str,
         d["uid"] = uid
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
             "details": d}
+
+
+def forbidden_pod_priority(name: str) -> APIError:
+    """Upstream's Priority admission message for an unknown class."""
+    return APIError(403, f'pods is forbidden: no PriorityClass with name {name} was found',
+                    "Forbidden")

@@ -22,11 +22,17 @@ def _register() -> None:
     import skiff.cli.image_commands  # noqa: F401  (registers `skiff image …`, `pull`, `images`, …)
     from skiff.cli import build, containers
     from skiff.cli.apiserver import apiserver
+    from skiff.cli.controller_manager import controller_manager
     from skiff.cli.daemon import daemon
+    from skiff.cli.scheduler import scheduler
+    from skiff.cli.simulate import simulate
 
     containers.register(cli)
     cli.add_command(apiserver)
     cli.add_command(daemon)
+    cli.add_command(controller_manager)
+    cli.add_command(scheduler)
+    cli.add_command(simulate)
     build.register(cli)
 
 

@@ -1,0 +1,1 @@
+"""The scheduler: assigns pending pods to nodes through a plugin framework (kube-scheduler)."""
