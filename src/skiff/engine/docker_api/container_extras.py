@@ -7,14 +7,14 @@ import base64
 import contextlib
 import json
 import os
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from skiff.engine import fsview
 from skiff.engine import stats as statsmod
-from skiff.engine.docker_api.http import HTTPError, Request, Response, StreamWriter
+from skiff.engine.docker_api.http import HTTPError, Request, Response
 from skiff.engine.docker_api.router import Router
+from skiff.engine.docker_api.streams import stream_from_thread
 from skiff.errors import Conflict
 from skiff.oci.runtime_spec import Spec
 from skiff.runtime.rootfs import RootMount
@@ -107,34 +107,11 @@ def register(r: Router, d: Daemon) -> None:
     async def stream_tar(req: Request, rec: dict[str, Any], path: str, arcname: str | None,
                          headers: dict[str, str]) -> None:
         """Produce the tar in a thread, stream it as it comes."""
-        loop = asyncio.get_running_loop()
-        q: asyncio.Queue[bytes | None | BaseException] = asyncio.Queue(maxsize=16)
+        def produce(sink: Any) -> None:
+            with root_of(rec) as root:
+                fsview.write_tar(root, path, sink, arcname)
 
-        class Pipe:
-            def write(self, data: bytes) -> int:
-                asyncio.run_coroutine_threadsafe(q.put(bytes(data)), loop).result()
-                return len(data)
-
-        def work() -> None:
-            try:
-                with root_of(rec) as root:
-                    fsview.write_tar(root, path, Pipe(), arcname)  # type: ignore[arg-type]
-                asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
-            except BaseException as e:
-                asyncio.run_coroutine_threadsafe(q.put(e), loop).result()
-
-        threading.Thread(target=work, daemon=True).start()
-        first = await q.get()
-        if isinstance(first, BaseException):
-            raise first
-        out: StreamWriter = await req.stream(content_type="application/x-tar", headers=headers)
-        item: bytes | None | BaseException = first
-        while isinstance(item, bytes):
-            await out.write(item)
-            item = await q.get()
-        if isinstance(item, BaseException):
-            raise ConnectionAbortedError(str(item))  # headers are out: cut the stream
-        await out.end()
+        await stream_from_thread(req, produce, "application/x-tar", headers)
 
     @r.route("GET", "/containers/(?P<id>[^/]+)/export")
     async def export(req: Request) -> Response | None:

@@ -13,11 +13,11 @@ import base64
 import contextlib
 import json
 import tempfile
-import threading
 from typing import TYPE_CHECKING, Any
 
 from skiff.engine.docker_api.http import HTTPError, Request, Response, StreamWriter
 from skiff.engine.docker_api.router import Router
+from skiff.engine.docker_api.streams import relay_progress, stream_from_thread
 from skiff.errors import Conflict, SkiffError
 
 if TYPE_CHECKING:
@@ -74,20 +74,6 @@ def _matches(rec: Any, filters: dict[str, list[str]], dangling: bool) -> bool:
         elif key not in ("before", "since", "until"):
             raise HTTPError(400, f"invalid filter '{key}'")
     return True
-
-
-class _ThreadPipe:
-    """A file-like sink that feeds an asyncio stream from a worker thread."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, q: asyncio.Queue[Any]) -> None:
-        self.loop, self.q = loop, q
-
-    def write(self, data: bytes) -> int:
-        asyncio.run_coroutine_threadsafe(self.q.put(bytes(data)), self.loop).result()
-        return len(data)
-
-    def flush(self) -> None:
-        pass
 
 
 def register(r: Router, d: Daemon) -> None:
@@ -219,16 +205,7 @@ def register(r: Router, d: Daemon) -> None:
             tag_shown = ref.rsplit("@", 1)[-1] if "@" in ref else ref.rsplit(":", 1)[-1]
             path = ref.split("/", 1)[-1] if "/" in ref and "." in ref.split("/", 1)[0] else ref
             await out.write_json({"status": f"Pulling from {path.rsplit(':', 1)[0]}", "id": tag_shown})
-            while not (task.done() and q.empty()):
-                getter = asyncio.ensure_future(q.get())
-                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    continue
-                p = getter.result()
-                await out.write_json({"status": p.action, "progressDetail": {"current": p.current, "total": p.total}
-                                      if p.total else {}, "id": p.id})
-            rec = task.result()
+            rec = await relay_progress(task, q, out)
             await out.write_json({"status": f"Digest: {rec.target.digest}"})
             fresh = "Image is up to date for" if before == rec.id else "Downloaded newer image for"
             await out.write_json({"status": f"Status: {fresh} {_familiar(ref)}"})
@@ -279,16 +256,7 @@ def register(r: Router, d: Daemon) -> None:
 
         task = asyncio.create_task(svc.push(ref, creds=_auth(req), progress=progress))
         try:
-            while not (task.done() and q.empty()):
-                getter = asyncio.ensure_future(q.get())
-                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    continue
-                p = getter.result()
-                await out.write_json({"status": p.action, "progressDetail": {"current": p.current, "total": p.total}
-                                      if p.total else {}, "id": p.id})
-            digest = task.result()
+            digest = await relay_progress(task, q, out)
             tag = ref.rsplit(":", 1)[-1] if ":" in ref.rsplit("/", 1)[-1] else "latest"
             await out.write_json({"status": f"{tag}: digest: {digest} size: 0"})
             await out.write_json({"progressDetail": {}, "aux": {"Tag": tag, "Digest": digest, "Size": 0}})
@@ -302,28 +270,7 @@ def register(r: Router, d: Daemon) -> None:
     async def _save(req: Request, names: list[str]) -> Response | None:
         for n in names:
             await asyncio.to_thread(svc.get, n)  # 404 before streaming
-        loop = asyncio.get_running_loop()
-        q: asyncio.Queue[Any] = asyncio.Queue(maxsize=16)
-
-        def work() -> None:
-            try:
-                svc.save(names, _ThreadPipe(loop, q), format="docker")  # type: ignore[arg-type]
-                asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
-            except BaseException as e:  # handed to the event loop
-                asyncio.run_coroutine_threadsafe(q.put(e), loop).result()
-
-        threading.Thread(target=work, daemon=True).start()
-        first = await q.get()
-        if isinstance(first, BaseException):
-            raise first
-        out = await req.stream(content_type="application/x-tar")
-        item = first
-        while isinstance(item, bytes):
-            await out.write(item)
-            item = await q.get()
-        if isinstance(item, BaseException):
-            raise ConnectionAbortedError(str(item))
-        await out.end()
+        await stream_from_thread(req, lambda sink: svc.save(names, sink, format="docker"), "application/x-tar")
         return None
 
     @r.route("GET", "/images/get")

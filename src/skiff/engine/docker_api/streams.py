@@ -1,0 +1,72 @@
+"""Streaming helpers shared by the API handlers.
+
+``relay_progress`` turns pull/push progress events into Docker's JSON
+message stream while the transfer task runs; ``stream_from_thread`` streams
+what a blocking producer (a tar writer running in a worker thread) writes,
+sending the response headers only once the first bytes exist, so an early
+failure is still a plain HTTP error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from skiff.engine.docker_api.http import Request, StreamWriter
+
+
+async def relay_progress(task: asyncio.Task[Any], q: asyncio.Queue[Any], out: StreamWriter) -> Any:
+    """Write each queued progress event until ``task`` is done and the queue empty; its result."""
+    while not (task.done() and q.empty()):
+        getter = asyncio.ensure_future(q.get())
+        await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            continue
+        p = getter.result()
+        detail = {"current": p.current, "total": p.total} if p.total else {}
+        await out.write_json({"status": p.action, "progressDetail": detail, "id": p.id})
+    return task.result()
+
+
+class _ThreadPipe:
+    """A file-like sink that hands what a worker thread writes to the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, q: asyncio.Queue[Any]) -> None:
+        self.loop, self.q = loop, q
+
+    def write(self, data: bytes) -> int:
+        asyncio.run_coroutine_threadsafe(self.q.put(bytes(data)), self.loop).result()
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+async def stream_from_thread(req: Request, produce: Callable[[BinaryIO], None], content_type: str,
+                             headers: dict[str, str] | None = None) -> None:
+    """Run ``produce(sink)`` in a thread and stream what it writes as the response body."""
+    loop = asyncio.get_running_loop()
+    q: asyncio.Queue[bytes | None | BaseException] = asyncio.Queue(maxsize=16)
+
+    def work() -> None:
+        try:
+            produce(_ThreadPipe(loop, q))  # type: ignore[arg-type]
+            asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
+        except BaseException as e:
+            asyncio.run_coroutine_threadsafe(q.put(e), loop).result()
+
+    threading.Thread(target=work, daemon=True).start()
+    first = await q.get()
+    if isinstance(first, BaseException):
+        raise first
+    out = await req.stream(content_type=content_type, headers=headers)
+    item: bytes | None | BaseException = first
+    while isinstance(item, bytes):
+        await out.write(item)
+        item = await q.get()
+    if isinstance(item, BaseException):
+        raise ConnectionAbortedError(str(item))  # headers are out: cut the stream
+    await out.end()
