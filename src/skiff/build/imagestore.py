@@ -43,6 +43,7 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from skiff import sqlitedb
 from skiff.build.cachekey import chain_id
 from skiff.build.store import ImageInfo, Layer, Snapshot
 from skiff.errors import AlreadyExists, FailedPrecondition, NotFound
@@ -200,12 +201,7 @@ class ImageServiceStore:
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
             os.makedirs(self.root, exist_ok=True)
-            db = sqlite3.connect(os.path.join(self.root, "cache.db"), timeout=30, isolation_level=None,
-                                 check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(_SCHEMA)
-            self._db = db
+            self._db = sqlitedb.connect(os.path.join(self.root, "cache.db"), _SCHEMA)
         return self._db
 
     def cache_get(self, key: str) -> str | None:

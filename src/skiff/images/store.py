@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import builtins
 import json
-import sqlite3
 import threading
 import time
 from typing import NamedTuple
 
+from skiff import sqlitedb
 from skiff.errors import NotFound
 from skiff.oci.descriptor import Descriptor
 
@@ -53,12 +53,8 @@ _COLS = "name, media_type, digest, size, created, updated, labels"
 
 class ImageStore:
     def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db = sqlitedb.connect(path, _SCHEMA)
         self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()

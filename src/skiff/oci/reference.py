@@ -56,12 +56,12 @@ class Reference(NamedTuple):
         return f"{self.domain}/{self.path}"
 
     def __str__(self) -> str:
-        out = self.name
-        if self.tag:
-            out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
+        return self.name + self._pin
+
+    @property
+    def _pin(self) -> str:
+        """``:tag``, ``@digest``, both or neither, as written after the repository."""
+        return (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
 
     @property
     def familiar_name(self) -> str:
@@ -72,12 +72,7 @@ class Reference(NamedTuple):
 
     @property
     def familiar(self) -> str:
-        out = self.familiar_name
-        if self.tag:
-            out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
+        return self.familiar_name + self._pin
 
     @property
     def api_host(self) -> str:

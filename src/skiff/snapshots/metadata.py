@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
+from skiff import sqlitedb
 from skiff.errors import AlreadyExists, FailedPrecondition, NotFound
 
 _SCHEMA = """
@@ -47,12 +48,8 @@ def _row(r: tuple[int, str, str, str, float, str]) -> Row:
 
 class MetaStore:
     def __init__(self, path: str) -> None:
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db = sqlitedb.connect(path, _SCHEMA)
         self._lock = threading.RLock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from skiff import sqlitedb
 from skiff.errors import AlreadyExists, Conflict, Gone, NotFound
 from skiff.storage.broadcast import Broadcaster, QueueWatch
 from skiff.storage.interface import DELETE, PUT, Event, KeyValue, ListResult, prefix_end
@@ -52,11 +53,7 @@ class _Op:
 
 
 def _connect(path: str, sync: str) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute(f"PRAGMA synchronous={sync}")
-    db.execute("PRAGMA busy_timeout=30000")
-    return db
+    return sqlitedb.connect(path, synchronous=sync)
 
 
 class SqliteStorage:
