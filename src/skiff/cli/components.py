@@ -5,9 +5,36 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
+
+import click
 
 from skiff.client import Client, load_kubeconfig
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def leader_election_options(lock: str) -> Callable[[F], F]:
+    """The ``--leader-elect*`` flags kube-controller-manager and kube-scheduler share.
+
+    Several copies of a component may run; only the holder of the Lease
+    ``kube-system/<lock>`` acts, the others wait to take over.
+    """
+    def decorate(f: F) -> F:
+        for opt in reversed([
+            click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
+                         help=f"only the holder of kube-system/{lock} acts"),
+            click.option("--identity", default="", help="leader election identity (default host_pid_rand)"),
+            click.option("--leader-elect-lease-duration", "lease_duration", default=15.0, show_default=True,
+                         type=float),
+            click.option("--leader-elect-renew-deadline", "renew_deadline", default=10.0, show_default=True,
+                         type=float),
+            click.option("--leader-elect-retry-period", "retry_period", default=2.0, show_default=True,
+                         type=float),
+        ]):
+            f = opt(f)
+        return f
+    return decorate
 
 
 async def run_component(kubeconfig: str, main: Callable[[Client], Awaitable[Any]]) -> None:

@@ -7,22 +7,14 @@ import logging
 
 import click
 
-from skiff.cli.components import run_component
+from skiff.cli.components import leader_election_options, run_component
 
 
 @click.command("controller-manager")
 @click.option("--kubeconfig", default="", help="kubeconfig (default $KUBECONFIG, ~/.kube/config)")
 @click.option("--controllers", default="*", show_default=True,
               help="comma-separated controller names, '*' for all")
-@click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
-              help="only the holder of kube-system/kube-controller-manager acts")
-@click.option("--identity", default="", help="leader election identity (default host_pid_rand)")
-@click.option("--leader-elect-lease-duration", "lease_duration", default=15.0, show_default=True,
-              type=float)
-@click.option("--leader-elect-renew-deadline", "renew_deadline", default=10.0,
-              show_default=True, type=float)
-@click.option("--leader-elect-retry-period", "retry_period", default=2.0, show_default=True,
-              type=float)
+@leader_election_options("kube-controller-manager")
 @click.option("--node-monitor-grace-period", default=40.0, show_default=True, type=float)
 @click.option("-v", "--verbose", is_flag=True)
 def controller_manager(kubeconfig: str, controllers: str, leader_elect: bool, identity: str,

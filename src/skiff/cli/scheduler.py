@@ -7,21 +7,14 @@ import logging
 
 import click
 
-from skiff.cli.components import run_component
+from skiff.cli.components import leader_election_options, run_component
 
 
 @click.command("scheduler")
 @click.option("--kubeconfig", default="", help="kubeconfig (default $KUBECONFIG, ~/.kube/config)")
 @click.option("--scheduler-name", default="default-scheduler", show_default=True,
               help="the spec.schedulerName this scheduler serves")
-@click.option("--leader-elect/--no-leader-elect", default=True, show_default=True)
-@click.option("--identity", default="")
-@click.option("--leader-elect-lease-duration", "lease_duration", default=15.0, show_default=True,
-              type=float)
-@click.option("--leader-elect-renew-deadline", "renew_deadline", default=10.0,
-              show_default=True, type=float)
-@click.option("--leader-elect-retry-period", "retry_period", default=2.0, show_default=True,
-              type=float)
+@leader_election_options("kube-scheduler")
 @click.option("-v", "--verbose", is_flag=True)
 def scheduler(kubeconfig: str, scheduler_name: str, leader_elect: bool, identity: str,
               lease_duration: float, renew_deadline: float, retry_period: float,

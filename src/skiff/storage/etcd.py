@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from skiff.errors import AlreadyExists, Conflict, Gone, NotFound, Unavailable
-from skiff.storage.interface import DELETE, PUT, Event, KeyValue, ListResult, prefix_end
+from skiff.storage.interface import DELETE, PUT, Event, KeyValue, ListResult, check_not_compacted, prefix_end
 
 
 def _b64(s: str | bytes) -> str:
@@ -200,8 +200,8 @@ class EtcdStorage:
         raise Conflict(f"{key}: revision {expected} is stale")
 
     def watch(self, prefix: str, revision: int = 0) -> EtcdWatch:
-        if revision and revision < self._compacted:
-            raise Gone(f"too old resource version: {revision} ({self._compacted})")
+        if revision:
+            check_not_compacted(revision, self._compacted)
         return EtcdWatch(self, prefix, revision)
 
     async def current_revision(self) -> int:

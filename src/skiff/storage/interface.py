@@ -24,6 +24,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from skiff.errors import Gone
+
 PUT = "PUT"
 DELETE = "DELETE"
 
@@ -127,3 +129,13 @@ def prefix_end(prefix: str) -> str:
     if not prefix:
         return "\U0010ffff"
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def check_not_compacted(revision: int, compacted: int) -> None:
+    """Refuse a read or watch at a revision the store has already compacted away.
+
+    The API server turns the ``Gone`` into ``410 Expired``, the answer a
+    reflector expects before it relists.
+    """
+    if revision < compacted:
+        raise Gone(f"too old resource version: {revision} ({compacted})")

@@ -11,9 +11,9 @@ import bisect
 import builtins
 from dataclasses import dataclass
 
-from skiff.errors import AlreadyExists, Conflict, Gone, NotFound
+from skiff.errors import AlreadyExists, Conflict, NotFound
 from skiff.storage.broadcast import Broadcaster, QueueWatch
-from skiff.storage.interface import DELETE, PUT, Event, KeyValue, ListResult, prefix_end
+from skiff.storage.interface import DELETE, PUT, Event, KeyValue, ListResult, check_not_compacted, prefix_end
 
 
 @dataclass(slots=True)
@@ -54,8 +54,7 @@ class MemoryStorage:
     async def list(self, prefix: str, *, revision: int = 0, limit: int = 0,
                    start_after: str = "", count: bool = True) -> ListResult:
         rev = revision or self._rev
-        if rev < self._compacted:
-            raise Gone(f"too old resource version: {rev} ({self._compacted})")
+        check_not_compacted(rev, self._compacted)
         lo = bisect.bisect_right(self._keys, start_after) if start_after >= prefix else \
             bisect.bisect_left(self._keys, prefix)
         hi = bisect.bisect_left(self._keys, prefix_end(prefix))
@@ -113,13 +112,12 @@ class MemoryStorage:
         return self._append(key, prev.value, True, prev)
 
     def watch(self, prefix: str, revision: int = 0) -> QueueWatch:
-        if revision and revision < self._compacted:
-            raise Gone(f"too old resource version: {revision} ({self._compacted})")
+        if revision:
+            check_not_compacted(revision, self._compacted)
         return self._bus.subscribe(prefix, revision, self._history)
 
     async def _history(self, prefix: str, revision: int) -> builtins.list[Event]:
-        if revision < self._compacted:
-            raise Gone(f"too old resource version: {revision} ({self._compacted})")
+        check_not_compacted(revision, self._compacted)
         i = bisect.bisect_right([e.revision for e in self._log], revision)
         return [e for e in self._log[i:] if e.key.startswith(prefix)]
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from skiff import sqlitedb
-from skiff.errors import AlreadyExists, Conflict, Gone, NotFound
+from skiff.errors import AlreadyExists, Conflict, NotFound
 from skiff.storage.broadcast import Broadcaster, QueueWatch
-from skiff.storage.interface import DELETE, PUT, Event, KeyValue, ListResult, prefix_end
+from skiff.storage.interface import DELETE, PUT, Event, KeyValue, ListResult, check_not_compacted, prefix_end
 from skiff.storage.writer import BatchWriter
 
 COMPACT_BATCH = 1000
@@ -106,8 +106,7 @@ class SqliteStorage:
         db.execute("BEGIN")
         try:
             rev = revision or self._max_id(db)
-            if rev < self._compacted:
-                raise Gone(f"too old resource version: {rev} ({self._compacted})")
+            check_not_compacted(rev, self._compacted)
             lo, op = (start_after, ">") if start_after >= prefix else (prefix, ">=")
             # Correlated form: walks the (name, id) index in key order and stops at LIMIT,
             # instead of materialising every key's newest row before the first page.
@@ -207,13 +206,12 @@ class SqliteStorage:
     # -- watch --
 
     def watch(self, prefix: str, revision: int = 0) -> QueueWatch:
-        if revision and revision < self._compacted:
-            raise Gone(f"too old resource version: {revision} ({self._compacted})")
+        if revision:
+            check_not_compacted(revision, self._compacted)
         return self._bus.subscribe(prefix, revision, self._history)
 
     async def _history(self, prefix: str, revision: int) -> builtins.list[Event]:
-        if revision < self._compacted:
-            raise Gone(f"too old resource version: {revision} ({self._compacted})")
+        check_not_compacted(revision, self._compacted)
         rows = self._r.execute(
             "SELECT k.id, k.name, k.value, k.deleted, k.created, p.value FROM kine k "
             "LEFT JOIN kine p ON p.id = k.prev_revision AND p.deleted = 0 "
