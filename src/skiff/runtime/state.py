@@ -102,7 +102,7 @@ class StateDir:
         d = self.path(rec.id)
         tmp = os.path.join(d, f".{STATE_FILE}.tmp")
         with open(tmp, "w") as f:
-            json.dump(rec._asdict(), f)
+            f.write(json.dumps(rec._asdict()))  # one C-encoded write: json.dump encodes in Python
         os.replace(tmp, os.path.join(d, STATE_FILE))
 
     def load(self, container_id: str) -> Record:

@@ -33,5 +33,5 @@ def load(path: str) -> dict[str, Any]:
 def save(path: str, doc: dict[str, Any]) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        json.dump({**doc, "version": VERSION}, f, separators=(",", ":"))
+        f.write(json.dumps({**doc, "version": VERSION}, separators=(",", ":")))
     os.replace(tmp, path)
