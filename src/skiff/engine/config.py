@@ -27,7 +27,7 @@ _HOST_DEFAULTS: dict[str, Any] = {
     "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
     "NetworkMode": "bridge", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
     "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None,
-    "CapDrop": None, "CgroupnsMode": "private", "Dns": [], "DnsOptions": [], "DnsSearch": [],
+    "CapDrop": None, "CgroupnsMode": "", "Dns": [], "DnsOptions": [], "DnsSearch": [],
     "ExtraHosts": None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "", "Links": None,
     "OomScoreAdj": 0, "PidMode": "", "Privileged": False, "PublishAllPorts": False,
     "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "", "ShmSize": DEFAULT_SHM,
@@ -78,6 +78,8 @@ def parse_signal(value: str | int | None, default: int = signal_mod.SIGTERM) -> 
 
 
 def _validate_host(h: dict[str, Any], ncpu: int) -> None:
+    if h["CgroupnsMode"] not in ("", "host", "private"):
+        raise Invalid.field("HostConfig.CgroupnsMode", f"invalid cgroup namespace mode: {h['CgroupnsMode']}")
     policy = h["RestartPolicy"] or {}
     name = policy.get("Name", "") or ""
     if name not in RESTART_POLICIES:

@@ -130,6 +130,9 @@ class Engine:
                 self.store.add({"Id": "", "Name": "/" + name})  # raises the Docker 409 wording
         image = self.images.resolve(image_ref)
         host = cfgmod.normalize_host_config(body.get("HostConfig"))
+        if not host["CgroupnsMode"]:
+            # dockerd's default-cgroupns-mode: private on cgroup v2, the host's on v1 and hybrid hosts
+            host["CgroupnsMode"] = "private" if self.runtime.layout.mode == "v2" else "host"
         cid = ids.new_id()
         config = cfgmod.merge_config(body, image.run_config, cid)
         cfgmod.check_working_dir(config["WorkingDir"])

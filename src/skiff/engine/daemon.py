@@ -159,7 +159,10 @@ class Daemon:
                       "Error": "", "RemoteManagers": None},
             "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": self.engine.init_binary or "",
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": __version__}, "InitCommit": {"ID": ""},
-            "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"], "CDISpecDirs": [],
+            # dockerd lists cgroupns only where containers get a private one by default (cgroup v2)
+            "SecurityOptions": ["name=seccomp,profile=builtin",
+                                *(["name=cgroupns"] if self.engine.runtime.layout.mode == "v2" else [])],
+            "CDISpecDirs": [],
             "Warnings": None,
         }
 
@@ -219,9 +222,11 @@ def _ip_forward() -> bool:
 
 
 def run_daemon(root: str, run_root: str, socket_path: str, tcp: tuple[str, int] | None,
-               images: ImageBackend, network: NetworkBackend | None, *, cgroup_parent: str = "/skiff") -> None:
+               images: ImageBackend, network: NetworkBackend | None, *, cgroup_parent: str = "/skiff",
+               debug: bool = False) -> None:
     """Blocking entry point for ``skiff daemon``: serve until SIGINT/SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     daemon = Daemon(root, run_root, images, network, cgroup_parent=cgroup_parent)
 
     async def main() -> None:

@@ -172,7 +172,7 @@ def build(
     linux["resources"].update(_resources(host))
     if host.get("Sysctls"):
         linux["sysctl"] = dict(host["Sysctls"])
-    linux["namespaces"] = _namespaces(namespaces)
+    linux["namespaces"] = _namespaces(namespaces, host.get("CgroupnsMode") != "host")
     if host.get("Privileged"):
         linux["maskedPaths"], linux["readonlyPaths"] = [], []
         linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
@@ -197,8 +197,10 @@ def _group_add(host: dict[str, Any]) -> list[int]:
     return out
 
 
-def _namespaces(ns: Namespaces) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [{"type": "mount"}, {"type": "cgroup"}]
+def _namespaces(ns: Namespaces, private_cgroupns: bool) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"type": "mount"}]
+    if private_cgroupns:
+        out.append({"type": "cgroup"})
     for kind, source in (("network", ns.network), ("pid", ns.pid), ("ipc", ns.ipc), ("uts", ns.uts)):
         if source is None:
             continue  # share the host's

@@ -265,8 +265,16 @@ def _attach_terminal(ch: Channel, proc: Process, *, console: bool) -> None:
 
 
 def _finish(cfg: InitConfig, ch: Channel, fifo_fd: int | None) -> None:
-    """Privileges, working directory, the start gate, and execve."""
-    enter_cgroup(cfg, ch)
+    """Privileges, working directory, the start gate, and execve.
+
+    A new cgroup namespace must be created after the move into the cgroup
+    (its root is the cgroup we are in) and before CAP_SYS_ADMIN and the
+    seccomp filter go, so then we wait for the move first. Without one the
+    move only has to come before the container's program runs: we wait at
+    the last moment, so this privilege work overlaps the move's RCU stall.
+    """
+    if cfg.new_cgroupns:
+        enter_cgroup(cfg, ch)
     proc = cfg.process
     process.apply_rlimits(proc.rlimits)
     if proc.no_new_privileges:
@@ -286,6 +294,7 @@ def _finish(cfg: InitConfig, ch: Channel, fifo_fd: int | None) -> None:
         capabilities.apply(caps)
     process.enter_cwd(proc.cwd)
     os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
+    enter_cgroup(cfg, ch)
     ch.send({"type": "ready"})
     if fifo_fd is not None:
         gate = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
