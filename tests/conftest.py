@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +21,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "root" in item.keywords:
             item.add_marker(skip)
+
+
+_TEST_CGROUP = re.compile(r"skiff-test-(?:[a-z]+-)*(\d+)$")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remove the cgroup parents of earlier test runs that were killed before their teardown.
+
+    Every test run puts its containers under ``/skiff-test-[<part>-]<pid>``; a
+    run killed by a timeout leaves those (empty) directories behind. Only
+    parents whose process is gone are touched, so a run in progress beside
+    this one keeps its own.
+    """
+    if os.geteuid() != 0:
+        return
+    for top in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        try:
+            roots = [os.path.join(top, d) for d in os.listdir(top)] if top == "/sys/fs/cgroup" else [top]
+        except OSError:
+            continue
+        for root in [top, *roots]:
+            try:
+                names = os.listdir(root)
+            except OSError:
+                continue
+            for name in names:
+                m = _TEST_CGROUP.match(name)
+                if m and not os.path.exists(f"/proc/{m.group(1)}"):
+                    _rmdir_tree(os.path.join(root, name))
+
+
+def _rmdir_tree(path: str) -> None:
+    for dirpath, _dirs, _files in sorted(os.walk(path), key=lambda w: -len(w[0])):
+        try:
+            os.rmdir(dirpath)
+        except OSError:
+            pass  # still in use (a process inside) or not a cgroup directory: leave it
 
 
 @pytest.fixture(scope="session")

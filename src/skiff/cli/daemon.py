@@ -52,8 +52,10 @@ def _parse_hosts(hosts: tuple[str, ...]) -> tuple[str, tuple[str, int] | None]:
 @click.option("--no-network", is_flag=True, help="no bridges or firewall rules: every container gets only lo")
 @click.option("--firewall-table", default="skiff", show_default=True, help="the nftables table skiff owns")
 @click.option("--cgroup-parent", default="/skiff", show_default=True, help="cgroup under which containers go")
+@click.option("-D", "--debug", is_flag=True, help="debug logging: every API request with its status and duration")
 def daemon(root: str, run_root: str, hosts: tuple[str, ...], bridge: str, bridge_subnet: str | None,
-           insecure_registry: tuple[str, ...], no_network: bool, firewall_table: str, cgroup_parent: str) -> None:
+           insecure_registry: tuple[str, ...], no_network: bool, firewall_table: str, cgroup_parent: str,
+           debug: bool) -> None:
     """Run the container engine daemon (Docker Engine API 1.50)."""
     if os.geteuid() != 0:
         raise click.ClickException("skiff daemon needs root (namespaces, cgroups, mounts, networking)")
@@ -68,7 +70,7 @@ def daemon(root: str, run_root: str, hosts: tuple[str, ...], bridge: str, bridge
 
         network = NetworkManager(os.path.join(root, "network"), run_root, default_bridge=bridge,
                                  default_subnet=bridge_subnet, firewall_table=firewall_table)
-    run_daemon(root, run_root, socket_path, tcp, images, network, cgroup_parent=cgroup_parent)
+    run_daemon(root, run_root, socket_path, tcp, images, network, cgroup_parent=cgroup_parent, debug=debug)
 
 
 def main() -> None:

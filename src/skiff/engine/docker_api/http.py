@@ -358,6 +358,7 @@ class Server:
                     await writer.wait_closed()
 
     async def _dispatch(self, conn: Connection, req: Request) -> bool:
+        started = time.perf_counter() if log.isEnabledFor(logging.DEBUG) else 0.0
         try:
             resp = await self.handler(req)
         except HTTPError as e:
@@ -367,6 +368,10 @@ class Server:
         except Exception as e:  # a bug: answer 500 with the message, log the trace
             log.exception("internal error handling %s %s", req.method, req.path)
             resp = Response.json({"message": f"internal error: {e}"}, 500)
+        if started:  # dockerd -D logs every call the same way
+            log.debug("%s %s -> %s in %.1f ms", req.method, req.path,
+                      "hijacked" if req.hijacked else "stream" if req.streaming else resp.status if resp else "?",
+                      (time.perf_counter() - started) * 1000)
         if req.hijacked:
             return True
         if req.streaming:
