@@ -26,7 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] and args[0] in _IMAGE_VERBS:
         from skiff.cli.image import main as image_main
 
-        return image_main(args)
+        rc = image_main(args)
+        if argv is None:  # the process's own command line: leave now (see _leave)
+            _leave(rc)
+        return rc
     if args[:1] == ["build"]:  # argparse too: the cached build is timed against podman
         from skiff.cli.build import main as build_main
 
@@ -41,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _leave(rc: int) -> NoReturn:
     """Exit without the interpreter's finalization (module teardown: ~15 ms, a tenth of a
-    fully cached build). By now the build has closed its databases, committed its blobs
-    and removed its scratch space; only stdio may still hold buffered bytes."""
+    fully cached build or of an image save). By now the command has committed its
+    database rows (autocommit, WAL), renamed its blobs and output files into place,
+    joined its worker pools and removed its scratch space; only stdio may still hold
+    buffered bytes."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(rc)

@@ -30,10 +30,12 @@ from __future__ import annotations
 import io
 import zlib
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from skiff.errors import Invalid
+
+if TYPE_CHECKING:  # concurrent.futures costs ~8 ms to import (logging, traceback): only writers of gzip need it
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"BZh", "bzip2"),
           (b"\xfd7zXZ\x00", "xz"))
@@ -234,6 +236,8 @@ class ChunkedGzip:
         self._crc = zlib.crc32(chunk, self._crc)
         self._size += len(chunk)
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="gzip")
         self._pending.append(self._pool.submit(deflate_chunk, chunk, self._previous, self.level))
         self._previous = chunk[-WINDOW:]
