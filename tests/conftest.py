@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -34,6 +34,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     parents whose process is gone are touched, so a run in progress beside
     this one keeps its own.
     """
+    _remove_test_cgroups(lambda pid: not os.path.exists(f"/proc/{pid}"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """This run's cgroup parents, whichever tests made them (their containers are gone by now)."""
+    me = str(os.getpid())
+    _remove_test_cgroups(lambda pid: pid == me)
+
+
+def _remove_test_cgroups(whose: Callable[[str], bool]) -> None:
     if os.geteuid() != 0:
         return
     for top in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
@@ -48,7 +58,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 continue
             for name in names:
                 m = _TEST_CGROUP.match(name)
-                if m and not os.path.exists(f"/proc/{m.group(1)}"):
+                if m and whose(m.group(1)):
                     _rmdir_tree(os.path.join(root, name))
 
 

@@ -6,6 +6,9 @@ only ``lo``, its memory limit enforced by the OOM killer, a fork bomb stopped
 by the pids limit, a CPU quota, Docker's capabilities and seccomp profile,
 masked and read-only kernel paths, and an ``exec`` into a running container.
 Each step prints the command, the container's output and its exit status.
+Then ``skiff.demo_engine`` starts a private ``skiffd`` and drives it like
+Docker: import, ``docker build``, ``run -d -p``, a request to the published
+port, ``ps``, ``exec``, ``logs``, ``rm``.
 """
 
 from __future__ import annotations
@@ -169,6 +172,9 @@ def run_demo(keep: bool = False) -> int:
         check("security", s.code == 0)
         demo.exec_demo()
         check("exec", True)
+        from skiff.demo_engine import run_engine_demo
+
+        results += run_engine_demo(c, workdir, demo.rootfs)
     finally:
         _remove_cgroup_parent("/skiff-demo")
         if not keep:

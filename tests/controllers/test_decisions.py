@@ -196,3 +196,42 @@ async def test_guarded_client_refuses_writes_without_lease() -> None:
             await c.close()
     finally:
         await s.stop()
+
+
+def test_next_available_in_is_exact() -> None:
+    from skiff.controllers.objects import next_available_in
+
+    def pod(ready_at: str | None) -> dict:  # type: ignore[type-arg]
+        conds = [] if ready_at is None else [{"type": "Ready", "status": "True",
+                                              "lastTransitionTime": ready_at}]
+        return {"metadata": {"name": "p"}, "status": {"phase": "Running", "conditions": conds}}
+    t0 = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC).timestamp()
+    pods = [pod("2024-01-01T00:00:00Z"), pod("2024-01-01T00:00:20Z"), pod(None)]
+    assert next_available_in(pods, 0, t0) is None
+    assert next_available_in(pods, 30, t0 + 12) == pytest.approx(18.01)
+    assert next_available_in(pods, 30, t0 + 30) == pytest.approx(20.01)   # first one is available
+    assert next_available_in(pods, 30, t0 + 50) is None
+
+
+def test_enqueue_after_keeps_the_earliest_deadline() -> None:
+    """A routine reconcile asking for a later recheck must not push back one already due sooner."""
+    from skiff.client import Client, Config
+    from skiff.clock import FakeClock
+    from skiff.controllers.base import Context, Controller
+
+    clock = FakeClock()
+    added: list[tuple[str, float]] = []
+
+    class Probe(Controller):
+        name = "probe"
+
+    c = Probe(Context(Client(Config("http://127.0.0.1:9")), clock=clock))
+    c.queue.add = lambda key: added.append((key, clock.monotonic()))  # type: ignore[method-assign]
+    start = clock.monotonic()
+    c.enqueue_after("ns/a", 10)
+    c.enqueue_after("ns/a", 30)          # later: ignored
+    c.enqueue_after("ns/b", 30)
+    c.enqueue_after("ns/b", 5)           # sooner: replaces
+    clock.advance(40)
+    assert [(k, t - start) for k, t in added] == [("ns/b", 5), ("ns/a", 10)]
+    assert clock.pending_timers == 0

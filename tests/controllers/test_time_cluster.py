@@ -256,6 +256,12 @@ spec:
         "readyReplicas") == 2, what="pods ready")
     d = fake.get("deployments", "slowready")
     assert not d["status"].get("availableReplicas")
-    fake.advance(31, step=5)
+    fake.advance(10, step=5)
+    # A reconcile in the middle of the wait (any event on the ReplicaSet) must not push
+    # the recheck back: availability is due 30 s after readiness, not 30 s after it.
+    rs = fake.list("replicasets", selector="app=slowready")[0]["metadata"]["name"]
+    fake.kubectl("annotate", "rs", rs, "poke=1")
+    time.sleep(0.3)
+    fake.advance(21, step=5)
     fake.wait(lambda: fake.get("deployments", "slowready")["status"].get(
         "availableReplicas") == 2, what="available after minReadySeconds")

@@ -8,7 +8,33 @@ from __future__ import annotations
 import click
 
 
-@click.group(context_settings={"help_option_names": ["--help"]})
+class LazyGroup(click.Group):
+    """A group whose long-running components are imported only when invoked.
+
+    ``skiff apiserver`` and friends pull in asyncio, aiohttp and PyYAML
+    (~150 ms); ``skiff ps`` must not pay for them. ``--help`` still lists
+    everything (it imports them then, to show their one-line help).
+    """
+
+    LAZY = {"apiserver": "skiff.cli.apiserver:apiserver",
+            "controller-manager": "skiff.cli.controller_manager:controller_manager",
+            "daemon": "skiff.cli.daemon:daemon",
+            "scheduler": "skiff.cli.scheduler:scheduler",
+            "simulate": "skiff.cli.simulate:simulate"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module, _, attr = self.LAZY[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["--help"]})
 @click.version_option(package_name="skiff")
 @click.option("-H", "--host", envvar="SKIFF_HOST", help="daemon socket (unix:///path or tcp://host:port)")
 @click.pass_context
@@ -18,21 +44,11 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 def _register() -> None:
-    """Every verb group registers here (imports are cheap: modules import their heavy parts lazily)."""
+    """The verb groups that are cheap to import register here; the rest are in ``LazyGroup.LAZY``."""
     import skiff.cli.image_commands  # noqa: F401  (registers `skiff image …`, `pull`, `images`, …)
     from skiff.cli import build, containers
-    from skiff.cli.apiserver import apiserver
-    from skiff.cli.controller_manager import controller_manager
-    from skiff.cli.daemon import daemon
-    from skiff.cli.scheduler import scheduler
-    from skiff.cli.simulate import simulate
 
     containers.register(cli)
-    cli.add_command(apiserver)
-    cli.add_command(daemon)
-    cli.add_command(controller_manager)
-    cli.add_command(scheduler)
-    cli.add_command(simulate)
     build.register(cli)
 
 

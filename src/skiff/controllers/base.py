@@ -58,7 +58,7 @@ class Controller:
         self.events = ctx.events.for_component(self.component or f"{self.name}-controller")
         self.queue = WorkQueue(RateLimiter(base=0.005, cap=60.0, qps=50, burst=500),
                                name=self.name)
-        self._timers: dict[str, Any] = {}
+        self._timers: dict[str, tuple[float, Any]] = {}
         self.setup()
 
     # -- to override --
@@ -78,18 +78,27 @@ class Controller:
         self.queue.add(key)
 
     def enqueue_after(self, key: str, delay: float) -> None:
-        """Look at ``key`` again after ``delay`` seconds of the controller's clock."""
-        old = self._timers.pop(key, None)
-        if old is not None:
-            old.cancel()
+        """Look at ``key`` again after ``delay`` seconds of the controller's clock.
+
+        Like client-go's delaying queue, the *earliest* pending deadline wins: a
+        later request for a key that is already due sooner changes nothing (a
+        level-based reconcile at the earlier time schedules whatever it still
+        needs), so a routine reconcile can never push a due recheck back.
+        """
         if delay <= 0:
             self.queue.add(key)
             return
+        deadline = self.clock.monotonic() + delay
+        old = self._timers.get(key)
+        if old is not None:
+            if old[0] <= deadline:
+                return
+            old[1].cancel()
 
         def fire() -> None:
             self._timers.pop(key, None)
             self.queue.add(key)
-        self._timers[key] = self.clock.call_later(delay, fire)
+        self._timers[key] = (deadline, self.clock.call_later(delay, fire))
 
     def handlers(self, enqueue: Callable[[Obj], None] | None = None) -> dict[str, Any]:
         """add/update/delete handlers that enqueue the object's own key."""
@@ -134,7 +143,7 @@ class Controller:
 
     def shutdown(self) -> None:
         self.queue.shutdown()
-        for t in self._timers.values():
+        for _, t in self._timers.values():
             t.cancel()
         self._timers.clear()
 

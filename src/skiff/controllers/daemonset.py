@@ -133,12 +133,12 @@ class DaemonSetController(Controller):
                     for p in pods:
                         await self._delete(ds, p)
             await self._rolling_update(ds, by_node, wanted, h)
-        await self._status(ds, by_node, wanted, h)
+        recheck = await self._status(ds, by_node, wanted, h)
         if not o.deleting(ds):
             in_use = {(p["metadata"].get("labels") or {}).get(REV_LABEL, "") for p in owned}
             await prune(self.client, self.revisions, ds, {f"{o.name(ds)}-{x}" for x in in_use}
                         | {f"{o.name(ds)}-{h}"})
-        return None
+        return recheck
 
     async def _rolling_update(self, ds: Obj, by_node: dict[str, list[Obj]], wanted: set[str],
                               h: str) -> None:
@@ -166,7 +166,8 @@ class DaemonSetController(Controller):
             pass
 
     async def _status(self, ds: Obj, by_node: dict[str, list[Obj]], wanted: set[str],
-                      h: str) -> None:
+                      h: str) -> float | None:
+        """Write the status; returns when availability next changes (minReadySeconds)."""
         mrs = int(ds["spec"].get("minReadySeconds") or 0)
         now = self.clock.now()
         on = [by_node[n][0] for n in wanted if by_node.get(n)]
@@ -185,3 +186,4 @@ class DaemonSetController(Controller):
             st.pop("numberAvailable")
         if st != (ds.get("status") or {}):
             await self.client.update_status("daemonsets", {**ds, "status": st})
+        return o.next_available_in(on, mrs, now)

@@ -110,6 +110,23 @@ def is_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
     return since is not None and since + min_ready_seconds <= now
 
 
+def next_available_in(pods: list[Obj], min_ready_seconds: int, now: float) -> float | None:
+    """Seconds until the first ready-but-not-yet-available pod turns available.
+
+    None when no pod is waiting out ``minReadySeconds``. Controllers return this
+    from ``reconcile`` so that availability is recomputed exactly when it changes
+    (a fixed ``minReadySeconds`` requeue would be late for pods that became ready
+    before the reconcile that schedules it). Readiness times have seconds
+    precision; a hundredth of a second is added so that the recheck lands just
+    past the boundary rather than on a float rounding of it.
+    """
+    if min_ready_seconds <= 0:
+        return None
+    waits = [since + min_ready_seconds - now for p in pods
+             if (since := ready_since(p)) is not None and since + min_ready_seconds > now]
+    return max(0.0, min(waits)) + 0.01 if waits else None
+
+
 def set_condition(status: Obj, ctype: str, cstatus: str, reason: str, message: str,
                   now: float, update_time: bool = False) -> bool:
     """Set a condition; keeps ``lastTransitionTime`` when the status does not change.

@@ -138,10 +138,6 @@ class ReplicaSetController(Controller):
         k = self._owner_key(new)
         if k is not None:
             self.queue.add(k)
-            mrs = int(((self.owners.store.get(k) or {}).get("spec") or {}).get(
-                "minReadySeconds") or 0)
-            if mrs and not o.is_ready(old) and o.is_ready(new):
-                self.enqueue_after(k, mrs + 0.1)
         old_k = self._owner_key(old)
         if old_k is not None and old_k != k:
             self.queue.add(old_k)
@@ -174,9 +170,7 @@ class ReplicaSetController(Controller):
         status = calculate_status(rs, active, now, err)
         await self.update_status(rs, status)
         mrs = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
-        if mrs and status["readyReplicas"] != status["availableReplicas"]:
-            return float(mrs)
-        return None
+        return o.next_available_in(active, mrs, now)
 
     async def update_status(self, rs: Obj, status: Obj) -> None:
         cur = rs.get("status") or {}

@@ -142,12 +142,12 @@ class StatefulSetController(Controller):
         if not o.deleting(sts):
             await self._step(sts, by_ord, replicas, ordered, strategy, partition, update_rev,
                              current_rev)
-        await self._status(sts, by_ord, replicas, update_rev, current_rev)
+        recheck = await self._status(sts, by_ord, replicas, update_rev, current_rev)
         if not o.deleting(sts):
             in_use = {(p["metadata"].get("labels") or {}).get(REV_LABEL, "")
                       for p in by_ord.values()} | {update_rev, current_rev}
             await prune(self.client, self.revisions, sts, in_use)
-        return None
+        return recheck
 
     async def _step(self, sts: Obj, by_ord: dict[int, Obj], replicas: int, ordered: bool,
                     strategy: Obj, partition: int, update_rev: str, current_rev: str) -> None:
@@ -216,7 +216,8 @@ class StatefulSetController(Controller):
                 pass
 
     async def _status(self, sts: Obj, by_ord: dict[int, Obj], replicas: int, update_rev: str,
-                      current_rev: str) -> None:
+                      current_rev: str) -> float | None:
+        """Write the status; returns when availability next changes (minReadySeconds)."""
         pods = [p for p in by_ord.values() if not o.deleting(p) and not o.is_terminal(p)]
         mrs = int(sts["spec"].get("minReadySeconds") or 0)
         now = self.clock.now()
@@ -237,3 +238,4 @@ class StatefulSetController(Controller):
                                                          "availableReplicas")}
         if st != (sts.get("status") or {}):
             await self.client.update_status("statefulsets", {**sts, "status": st})
+        return o.next_available_in(pods, mrs, now)
