@@ -129,12 +129,7 @@ def test_daemonset_on_every_node_and_new_node(cluster: LocalCluster) -> None:
         "app=agent")} == {"busybox:1.36"}, what="daemonset rolled back")
     assert sorted(p["spec"]["nodeName"] for p in cluster.pods("app=agent")) == \
         ["sim-node-0", "sim-node-1", "sim-node-2"]
-    from skiff.simulator.nodes import SimulatedNodes
-
-    extra = SimulatedNodes(cluster.client, 1, start_index=3)
-    cluster.call(extra.register())
-    cluster.run_in_loop(lambda: cluster.sim.names.append("sim-node-3") or
-                        cluster.sim.index.__setitem__("sim-node-3", 3))
+    assert cluster.call(cluster.sim.add_node()) == "sim-node-3"
     cluster.wait(lambda: sorted(p["spec"].get("nodeName", "") for p in cluster.pods("app=agent"))
                  == ["sim-node-0", "sim-node-1", "sim-node-2", "sim-node-3"],
                  what="daemon pod on the new node")

@@ -305,6 +305,63 @@ def test_join_network_namespace_by_path(rt: Runtime, bundles: Any, tmp_path: Any
         holder.wait()
 
 
+def test_init_is_forked_directly_into_its_pid_namespace(rt: Runtime, bundles: Any) -> None:
+    """No stage 1 for a plain container: the init is our child and PID 1 of a new PID
+    namespace, and the forking thread keeps its own namespace for later children."""
+    c = rt.create("direct", bundles.make(["sleep", "30"]))
+    try:
+        status = _read(f"/proc/{c.pid}/status")
+        assert f"PPid:\t{os.getpid()}\n" in status
+        assert status.split("NSpid:")[1].split()[1:2] == ["1"]
+        assert os.readlink(f"/proc/{c.pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+        assert os.readlink("/proc/thread-self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")
+    finally:
+        rt.delete("direct", force=True)
+        c.wait()
+
+
+def test_join_pid_namespace_by_path(rt: Runtime, bundles: Any, tmp_path: Any) -> None:
+    """Joining a PID namespace (a pod's shared process namespace) takes the stage-1 path."""
+    holder = rt.create("pidholder", bundles.make(["sleep", "30"]))
+    rt.start("pidholder")
+    try:
+        path = f"/proc/{holder.pid}/ns/pid"
+
+        def mutate(doc: dict[str, Any]) -> None:
+            doc["linux"]["namespaces"] = [n if n["type"] != "pid" else {"type": "pid", "path": path}
+                                          for n in doc["linux"]["namespaces"]]
+
+        from tests.runtime.conftest import run
+        r = run(rt, bundles.spec(["sh", "-c", "cat /proc/1/cmdline; echo; readlink /proc/self/ns/pid"],
+                                 mutate), str(tmp_path))
+        assert r.status.code == 0, r.err
+        cmdline, ns = r.out.split("\n")[:2]
+        assert cmdline.split("\0")[0] == "sleep" and ns == os.readlink(path)
+    finally:
+        rt.delete("pidholder", force=True)
+        holder.wait()
+
+
+def test_can_fork_directly_only_when_no_stage_one_is_needed() -> None:
+    from skiff.oci.runtime_spec import parse_process
+    from skiff.runtime import init, syscalls
+
+    proc = parse_process({"args": ["true"], "cwd": "/"})
+    ctx = object()
+
+    def cfg(**kw: Any) -> init.InitConfig:
+        base: dict[str, Any] = {"rootfs_ctx": ctx, "parent_joins_cgroups": True,
+                                "new_flags": syscalls.CLONE_NEWPID | syscalls.CLONE_NEWNS}
+        return init.InitConfig(proc, **{**base, **kw})
+
+    assert init.can_fork_directly(cfg())
+    assert init.can_fork_directly(cfg(join=[(syscalls.CLONE_NEWNET, 5)]))
+    assert not init.can_fork_directly(cfg(join=[(syscalls.CLONE_NEWPID, 5)]))
+    assert not init.can_fork_directly(cfg(new_user=True))
+    assert not init.can_fork_directly(cfg(rootfs_ctx=None))          # exec
+    assert not init.can_fork_directly(cfg(parent_joins_cgroups=False))
+
+
 def test_state_transitions_and_kill(rt: Runtime, bundles: Any) -> None:
     c = rt.create("life", bundles.make(["sleep", "30"]))
     assert rt.state("life")["status"] == "created"

@@ -169,26 +169,38 @@ def write_id_maps(pid: int, uid_maps: Any, gid_maps: Any) -> None:
 
 def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
           cgroup_procs: builtins.list[str] | None = None) -> Spawned:
-    """Fork stage 1 and run the set-up conversation until ``ready``.
+    """Fork the container's processes and run the set-up conversation until ``ready``.
 
-    With ``cgroup_procs`` (and ``cfg.parent_joins_cgroups``) we move stage 1
-    into the container's cgroups right after the fork (the first move may
-    stall ~10 ms; stage 1 and the init keep working meanwhile), then the init
+    With ``cgroup_procs`` (and ``cfg.parent_joins_cgroups``) we move the
+    first child into the container's cgroups right after the fork (the first
+    move may stall ~10 ms; the child keeps working meanwhile), then the init
     as soon as we learn its pid (fast by then: the lock is warm) and tell it
-    ``cgroup-joined``; it waits for that before anything of the container runs.
+    ``cgroup-joined``; it waits for that before anything of the container
+    runs. When the init is forked directly (no stage 1) both are the same
+    process and one move does.
     """
     parent, child = Channel.pair()
-    pid1 = os.fork()
-    if pid1 == 0:  # pragma: no cover - runs in the child
-        parent.close()
-        init.stage1(cfg, child)
+    direct = init.can_fork_directly(cfg)
+    if direct:
+        pid1 = _fork_init(cfg.new_flags & syscalls.CLONE_NEWPID != 0)
+        if pid1 == 0:  # pragma: no cover - runs in the child
+            parent.close()
+            init.direct_init(cfg, child)
+    else:
+        pid1 = os.fork()
+        if pid1 == 0:  # pragma: no cover - runs in the child
+            parent.close()
+            init.stage1(cfg, child)
     child.close()
+    init_pid = pid1 if direct else 0
     if cgroup_procs:
-        # If stage 1 already failed, the move fails too; its error message is
+        # If the child already failed, the move fails too; its error message is
         # still queued on the channel: keep reading.
         with contextlib.suppress(ProcessLookupError):
             _join_cgroups(pid1, cgroup_procs)
-    init_pid = 0
+        if direct:
+            with contextlib.suppress(BrokenPipeError, ConnectionError):
+                parent.send({"type": "cgroup-joined"})
     console = None
     try:
         while True:
@@ -221,8 +233,41 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
                 os.waitpid(init_pid, 0)
         raise
     finally:
-        os.waitpid(pid1, 0)
+        if not direct:
+            os.waitpid(pid1, 0)
         parent.close()
+
+
+def _fork_init(new_pidns: bool) -> int:
+    """``os.fork``, the child born as PID 1 of a new PID namespace if asked.
+
+    ``unshare(CLONE_NEWPID)`` changes only the calling *thread's* namespace for
+    children, which is why a multi-threaded daemon may do it: we set it for
+    this one fork and put the thread's own back at once (in the parent only:
+    the child keeps the new one, so the container's processes are born in it).
+    """
+    if not new_pidns:
+        return os.fork()
+    own = os.open("/proc/thread-self/ns/pid_for_children", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        syscalls.unshare(syscalls.CLONE_NEWPID)
+        pid = os.fork()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            syscalls.setns(own, syscalls.CLONE_NEWPID)
+        os.close(own)
+        raise
+    if pid == 0:  # pragma: no cover - the child; init's fd clean-up closes ``own``
+        return 0
+    try:
+        syscalls.setns(own, syscalls.CLONE_NEWPID)
+    except BaseException:
+        os.kill(pid, signal_mod.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        os.close(own)
+    return pid
 
 
 def _join_cgroups(pid: int, procs_files: builtins.list[str]) -> None:

@@ -156,6 +156,7 @@ class SimulatedNodes:
                  max_concurrency: int = 32) -> None:
         self.client = client
         self.clock = clock or RealClock()
+        self.prefix = prefix
         self.names = [f"{prefix}{i}" for i in range(start_index, start_index + count)]
         self.index = {n: start_index + i for i, n in enumerate(self.names)}
         self.cpu, self.memory, self.pods_per_node, self.zones = cpu, memory, pods, zones
@@ -186,7 +187,17 @@ class SimulatedNodes:
         base = pod_cidr(self.index[node]).rsplit(".", 1)[0]
         return f"{base}.{n}"
 
-    async def register(self) -> None:
+    async def add_node(self) -> str:
+        """One more node, known to this simulator *before* its Node object exists
+        (so no pod bound to it in between goes unnoticed); returns its name."""
+        i = max(self.index.values(), default=-1) + 1
+        name = f"{self.prefix}{i}"
+        self.names.append(name)
+        self.index[name] = i
+        await self.register([name])
+        return name
+
+    async def register(self, names: list[str] | None = None) -> None:
         async def one(name: str) -> None:
             async with self._sem:
                 i = self.index[name]
@@ -205,7 +216,7 @@ class SimulatedNodes:
                     except Conflict:
                         node = await self.client.get("nodes", name)
                 await self._renew(name)
-        await asyncio.gather(*(one(n) for n in self.names))
+        await asyncio.gather(*(one(n) for n in (self.names if names is None else names)))
 
     async def _renew(self, name: str) -> None:
         now = rfc3339_micro(self.clock.now())
