@@ -65,6 +65,9 @@ class DirImages:
     def remove_rootfs(self, key: str) -> None:
         shutil.rmtree(self._snap(key), ignore_errors=True)
 
+    def container_rootfs_keys(self) -> list[str]:
+        return sorted(os.listdir(os.path.join(self.root, "snapshots")))
+
     def rootfs_layers(self, key: str) -> tuple[list[str], str]:
         snap = self._snap(key)
         try:

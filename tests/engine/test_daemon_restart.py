@@ -103,3 +103,41 @@ def test_kill9_and_restart_keeps_state(proc: Any) -> None:
     assert proc.docker("start", "-a", "waiting").stdout == "later\n"
     proc.docker("kill", "survivor")
     assert proc.docker("wait", "survivor").stdout.strip() == "137"
+
+
+def test_a_removal_cut_short_by_a_crash_is_finished_on_restart(proc: Any) -> None:
+    """``rm`` forgets the record first (an atomic rename) and deletes files after answering;
+    a daemon killed in between leaves a ``.gone-`` record and a writable layer that the
+    next start deletes."""
+    cid = proc.docker("create", "--name", "half", "busybox", "true").stdout.strip()
+    keep = proc.docker("create", "--name", "kept", "busybox", "true").stdout.strip()
+    containers = os.path.join(proc.base, "root", "containers")
+    snapshots = os.path.join(proc.base, "images", "snapshots")
+    assert os.path.isdir(os.path.join(snapshots, cid))
+    proc.kill9()
+    os.rename(os.path.join(containers, cid), os.path.join(containers, ".gone-" + cid))
+    proc.start()
+    assert proc.docker("ps", "-aq", "--no-trunc").stdout.split() == [keep]
+    assert sorted(os.listdir(containers)) == [keep]
+    assert sorted(os.listdir(snapshots)) == [keep]
+    assert proc.docker("start", "-a", "kept").returncode == 0
+
+
+def test_rm_containers_that_exit_while_the_daemon_is_dead_are_removed_on_restart(proc: Any) -> None:
+    proc.docker("run", "-d", "--rm", "--name", "brief", "busybox", "sleep", "1")
+    proc.docker("run", "-d", "--rm", "--name", "lasting", "busybox", "sleep", "60")
+    proc.kill9()
+    time.sleep(1.5)
+    proc.start()
+    deadline = time.monotonic() + 10
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        names = proc.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+        if names == ["lasting"]:
+            break
+        time.sleep(0.1)
+    assert names == ["lasting"]
+    proc.docker("kill", "lasting")
+    while time.monotonic() < deadline + 10 and proc.docker("ps", "-aq").stdout.strip():
+        time.sleep(0.1)
+    assert proc.docker("ps", "-aq").stdout.strip() == ""

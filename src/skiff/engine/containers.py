@@ -244,8 +244,9 @@ class Engine:
 
             root_mounts = tuple(RootMount(*m) for m in rec["Skiff"]["RootMounts"])
             stdio = io.container_stdio()
-            with contextlib.suppress(NotFound, FailedPrecondition, OSError):
-                self.runtime.delete(cid, force=True)  # a leftover from a crash
+            if self.runtime.exists(cid):
+                with contextlib.suppress(NotFound, FailedPrecondition, OSError):
+                    self.runtime.delete(cid, force=True)  # a leftover from a crash
             try:
                 proc = await asyncio.to_thread(self.runtime.create, cid, self.store.dir(cid), spec=spec,
                                                stdio=stdio, root_mounts=root_mounts)
@@ -418,22 +419,23 @@ class Engine:
             st = rec["State"]
             st.update(Status="exited", Running=False, Paused=False, Pid=0, ExitCode=code, OOMKilled=oom,
                       FinishedAt=rfc3339nano())
-            self.store.save(rec)
-            if oom:
-                self._event(rec, "oom")
-            self._event(rec, "die", exitCode=code)
-            self._resolve_waiters(rec, "not-running", "next-exit")
             policy = rec["HostConfig"]["RestartPolicy"]
             restart = supervisor.should_restart(policy, code, manual_stop=rec["Skiff"]["ManualStop"],
                                                 restart_count=rec["RestartCount"], daemon_stopping=self.stopping)
-            if rec["HostConfig"].get("AutoRemove") and not restart:
-                self._spawn(self._auto_remove(cid))
-                return
+            remove = bool(rec["HostConfig"].get("AutoRemove")) and not restart
             if restart:
                 delay = supervisor.next_delay(self._restart_delay.get(cid, 0.0), time.monotonic() - run.started)
                 self._restart_delay[cid] = delay
                 st.update(Restarting=True, Status="restarting")
+            if not remove:  # a --rm container's record goes next; recover() removes it if we crash first
                 self.store.save(rec)
+            if oom:
+                self._event(rec, "oom")
+            self._event(rec, "die", exitCode=code)
+            self._resolve_waiters(rec, "not-running", "next-exit")
+            if remove:
+                self._spawn(self._auto_remove(cid))
+            elif restart:
                 self._spawn(self._restart_later(cid, delay))
 
     async def _wait_exit(self, rec: Record, run: Run) -> tuple[int, bool]:
@@ -591,10 +593,9 @@ class Engine:
             io = self.pending_io.pop(cid, None)
             if io:
                 io.close()
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.runtime.delete, cid, True)
-            with contextlib.suppress(Exception):
-                self.images.remove_rootfs(cid)
+            if self.runtime.exists(cid):
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.runtime.delete, cid, True)
             await self._network_down(rec, cid, remove=True)
             if volumes:
                 for m in rec.get("Mounts") or []:
@@ -603,16 +604,27 @@ class Engine:
                                  any(x.get("Name") == m["Name"] for x in r.get("Mounts") or [])]
                         with contextlib.suppress(Exception):
                             self.volumes.remove(m["Name"], users)
-            with contextlib.suppress(FileNotFoundError):
-                import shutil
-
-                shutil.rmtree(self._run_dir(cid), ignore_errors=True)
-            self.store.remove(rec)
+            trash = self.store.detach(rec)
             self.locks.pop(cid, None)
             self._restart_delay.pop(cid, None)
+        # The container is gone for every client from here on (``wait
+        # --condition removed`` - what `run --rm` waits for - returns now); its
+        # files go while that answer is on its way. A crash in between leaves
+        # only what ``recover`` and the store's load sweep up.
         self._event(rec, "destroy")
         self._resolve_waiters(rec, "removed", "not-running", "next-exit")
         self.waiters.pop(cid, None)
+        await asyncio.to_thread(self._purge, cid, trash)
+
+    def _purge(self, cid: str, trash: str | None) -> None:
+        """Delete a removed container's files: its writable layer, run and record directories."""
+        import shutil
+
+        with contextlib.suppress(Exception):
+            self.images.remove_rootfs(cid)
+        shutil.rmtree(self._run_dir(cid), ignore_errors=True)
+        if trash:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def _anonymous(self, name: str) -> bool:
         try:
@@ -704,13 +716,21 @@ class Engine:
 
     async def recover(self) -> None:
         """Reconcile records with the kernel after a (clean or crashed) restart."""
+        known = {rec["Id"] for rec in self.store.all()}
+        with contextlib.suppress(Exception):
+            for key in self.images.container_rootfs_keys():
+                if key not in known:  # removed, but the daemon died before deleting its layer
+                    self._purge(key, None)
         for rec in self.store.all():
             cid = rec["Id"]
             st = rec["State"]
             if st["Status"] == "removing":
                 self.store.remove(rec)
+                self._purge(cid, None)
                 continue
             if not (st["Running"] or st["Restarting"]):
+                if rec["HostConfig"].get("AutoRemove") and st["Status"] != "created":
+                    self._spawn(self._auto_remove(cid))  # it exited; its removal never happened
                 continue
             alive = False
             with contextlib.suppress(Exception):
@@ -736,6 +756,8 @@ class Engine:
                                          restart_count=rec["RestartCount"]):
                 st.update(Restarting=True, Status="restarting")
                 self._spawn(self._restart_later(cid, 0))
+            elif rec["HostConfig"].get("AutoRemove"):
+                self._spawn(self._auto_remove(cid))
 
 
 async def _wait_adopted(pid: int, oom: Any) -> tuple[int, bool]:

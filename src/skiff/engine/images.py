@@ -50,6 +50,10 @@ class ImageBackend(Protocol):
     def remove_rootfs(self, key: str) -> None:
         ...
 
+    def container_rootfs_keys(self) -> list[str]:
+        """Keys of every container writable snapshot (to find those no container owns)."""
+        ...
+
     def rootfs_layers(self, key: str) -> tuple[list[str], str]:
         """(lower directories, top first; the upper directory) of a container's snapshot."""
         ...

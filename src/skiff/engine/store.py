@@ -9,7 +9,6 @@ reloads every record and reconciles it with the kernel (``daemon.recover``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -31,6 +30,9 @@ def write_json(path: str, doc: Any) -> None:
     os.replace(tmp, path)
 
 
+GONE = ".gone-"
+
+
 class ContainerStore:
     """Container records under ``<root>/containers/<id>/config.json``."""
 
@@ -43,6 +45,9 @@ class ContainerStore:
 
     def load(self) -> None:
         for cid in os.listdir(self.root):
+            if cid.startswith(GONE):  # detached before a crash: finish the removal
+                shutil.rmtree(os.path.join(self.root, cid), ignore_errors=True)
+                continue
             path = os.path.join(self.root, cid, "config.json")
             try:
                 with open(path) as f:
@@ -92,7 +97,22 @@ class ContainerStore:
         self.save(rec)
 
     def remove(self, rec: Record) -> None:
+        trash = self.detach(rec)
+        if trash:
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def detach(self, rec: Record) -> str | None:
+        """Forget the record now (an atomic rename); returns the directory to delete later.
+
+        What a removal must make visible at once is that the container is gone;
+        deleting its files can follow. A crash in between leaves a ``.gone-``
+        directory that the next ``load`` deletes.
+        """
         self._by_id.pop(rec["Id"], None)
         self._names.pop(rec["Name"].lstrip("/"), None)
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(self.dir(rec["Id"]))
+        trash = os.path.join(self.root, GONE + rec["Id"])
+        try:
+            os.rename(self.dir(rec["Id"]), trash)
+        except FileNotFoundError:
+            return None
+        return trash

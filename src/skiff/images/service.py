@@ -320,6 +320,10 @@ class ImageService:
         with contextlib.suppress(NotFound):
             self.snapshots.remove(key)
 
+    def container_rootfs_keys(self) -> builtins.list[str]:
+        return [i.name for i in self.snapshots.walk()
+                if i.kind.value == "active" and i.labels.get(CONTAINER_LABEL)]
+
     def rootfs_layers(self, key: str) -> tuple[builtins.list[str], str]:
         """(lower directories, nearest first; the upper directory) of a container's snapshot."""
         return self.snapshots.lower_dirs(key), self.snapshots.upper_dir(key)

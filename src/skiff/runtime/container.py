@@ -29,7 +29,7 @@ from skiff.oci.runtime_spec import Process, Resources, Spec, parse_process
 from skiff.runtime import cgroups, init, seccomp, syscalls
 from skiff.runtime.cgroups.stats import Stats
 from skiff.runtime.rootfs import RootfsContext, RootMount, validate_new_uts
-from skiff.runtime.state import Record, StateDir, proc_start_time, process_alive
+from skiff.runtime.state import STATE_FILE, Record, StateDir, proc_start_time, process_alive
 from skiff.runtime.sync import Channel, SyncError
 
 DEFAULT_ROOT = "/run/skiff/runtime"
@@ -441,6 +441,10 @@ class Runtime:
                 if self._cgroup(rec).oom_kills():
                     doc["annotations"] = {**doc["annotations"], "org.skiff.oom-killed": "true"}
         return doc
+
+    def exists(self, container_id: str) -> bool:
+        """Whether the runtime has state for ``container_id`` (one stat, no lock)."""
+        return os.path.exists(os.path.join(self.states.path(container_id), STATE_FILE))
 
     def list(self) -> list[dict[str, Any]]:
         out = []
