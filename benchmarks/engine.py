@@ -1,6 +1,7 @@
 """skiffd through the real docker CLI against podman, in one run.
 
-Measured, each as a whole command, rounds interleaved:
+Measured, each as a whole command, rounds interleaved, each command timed
+only after the previous one's background work is over (``settle``):
 
 * ``docker run --rm busybox true`` vs ``podman run --rm`` — no network, and
   with the default bridge;
@@ -94,6 +95,21 @@ def pids_of(comm: str) -> list[int]:
                 if f.read().strip() == comm:
                     out.append(int(p))
     return out
+
+
+def settle(timeout: float = 3.0) -> None:
+    """Let the previous command's background work finish before the next one is timed.
+
+    ``podman run`` returns while its conmon and a ``podman container cleanup``
+    are still running, and skiffd deletes a removed container's files after
+    answering; on two cores either tail would be billed to whichever command
+    is timed next. So: wait until no conmon or podman process is left, then a
+    fixed 50 ms for skiffd's (invisible, in-daemon) tail.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (pids_of("conmon") or pids_of("podman")):
+        time.sleep(0.01)
+    time.sleep(0.05)
 
 
 def idle_cost(count: int, start: Callable[[int], object], engine: Callable[[], list[int]]) -> tuple[int, int]:
@@ -212,16 +228,19 @@ def bench(t: Tools, n: int, count: int) -> int:
         fn()  # warm-up
     for _ in range(n):
         for name, fn in cases.items():
+            settle()
             results[name].append(timed(fn))
 
     skiff_mem = idle_cost(count, lambda i: t.docker("run", "-d", "--network", "none", "--name", f"idle{i}",
                                                    "busybox", "sleep", "3600"),
                           lambda: [t.daemon.pid] if t.daemon else [])
+    settle(timeout=0)
     ps_skiff = [timed(lambda: t.docker("ps")) for _ in range(n)]
     t.docker("rm", "-f", *[f"idle{i}" for i in range(count)])
     podman_mem = idle_cost(count, lambda i: t.pm("run", "-d", "--network", "none", "--name", f"idle{i}",
                                                "localhost/busybox", "sleep", "3600"),
                            lambda: pids_of("conmon"))
+    time.sleep(0.05)
     ps_podman = [timed(lambda: t.pm("ps")) for _ in range(n)]
     t.pm("rm", "-f", "-t", "0", *[f"idle{i}" for i in range(count)])
 
