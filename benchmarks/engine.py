@@ -28,7 +28,6 @@ import contextlib
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,8 +38,8 @@ from collections.abc import Callable
 
 from skiff.busybox import build_rootfs
 
-BIN = os.path.dirname(sys.executable)
-TAG = str(os.getpid() % 100000)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from skiffd_proc import SkiffDaemon
 
 
 def containers_conf(path: str) -> str:
@@ -59,16 +58,6 @@ def run(cmd: list[str], env: dict[str, str], check: bool = True) -> subprocess.C
     if check and p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode()[-1500:]}")
     return p
-
-
-def remove_cgroup_parent(parent: str) -> None:
-    from skiff.runtime.cgroups import detect
-
-    layout = detect()
-    for root in [h.mountpoint for h in layout.hierarchies] + [layout.unified or ""]:
-        d = os.path.join(root, parent.lstrip("/"))
-        if os.path.isdir(d):
-            subprocess.run(["find", d, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"], capture_output=True)
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -137,38 +126,11 @@ def rss_kib(pid: int) -> int:
 class Tools:
     def __init__(self, work: str) -> None:
         self.work = work
-        self.socket = os.path.join(work, "docker.sock")
-        self.docker_env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}",
-                           "DOCKER_CONFIG": os.path.join(work, "docker-cfg")}
+        self.skiffd = SkiffDaemon(work, "bench")
+        self.docker_env = self.skiffd.docker_env
         self.podman_env = {**os.environ, "CONTAINERS_CONF": containers_conf(os.path.join(work, "containers.conf"))}
         self.podman = [shutil.which("podman") or "podman", "--root", os.path.join(work, "podman"),
                        "--runroot", os.path.join(work, "podman-run"), "--storage-driver", "overlay"]
-        self.daemon: subprocess.Popen[bytes] | None = None
-
-    def start_skiffd(self) -> None:
-        log = open(os.path.join(self.work, "skiffd.log"), "ab")  # noqa: SIM115 - for the daemon's life
-        self.daemon = subprocess.Popen(
-            [os.path.join(BIN, "skiffd"), "--root", os.path.join(self.work, "skiff"), "--run-root",
-             os.path.join(self.work, "skiff-run"), "-H", f"unix://{self.socket}", "--bridge", f"skb{TAG}",
-             "--firewall-table", f"skiffbench{TAG}", "--cgroup-parent", f"/skiff-bench-{TAG}"],
-            stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + 30
-        while not os.path.exists(self.socket):
-            if self.daemon.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("skiffd did not start; see " + os.path.join(self.work, "skiffd.log"))
-            time.sleep(0.05)
-
-    def stop_skiffd(self) -> None:
-        if self.daemon and self.daemon.poll() is None:
-            self.daemon.send_signal(signal.SIGTERM)
-            self.daemon.wait(60)
-        subprocess.run(["ip", "link", "del", f"skb{TAG}"], capture_output=True)
-        netns = os.path.join(self.work, "skiff-run", "netns")
-        if os.path.isdir(netns):
-            for f in os.listdir(netns):
-                subprocess.run(["umount", os.path.join(netns, f)], capture_output=True)
-            subprocess.run(["umount", netns], capture_output=True)
 
     def docker(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         return run(["docker", *args], self.docker_env)
@@ -195,8 +157,7 @@ def main() -> int:
             ids = t.docker("ps", "-aq").stdout.decode().split()
             if ids:
                 t.docker("rm", "-f", *ids)
-        t.stop_skiffd()
-        remove_cgroup_parent(f"/skiff-bench-{TAG}")
+        t.skiffd.stop()
         with contextlib.suppress(Exception):
             t.pm("rm", "-a", "-f", "-t", "0")
         subprocess.run([*t.podman, "system", "reset", "-f"], env=t.podman_env, capture_output=True)
@@ -210,7 +171,7 @@ def bench(t: Tools, n: int, count: int) -> int:
     with tarfile.open(tar, "w") as tf:
         for name in sorted(os.listdir(rootfs)):
             tf.add(os.path.join(rootfs, name), arcname=name)
-    t.start_skiffd()
+    t.skiffd.start()
     run(["docker", "import", "-c", 'CMD ["sh"]', tar, "busybox:latest"], t.docker_env)
     t.pm("import", "--change", 'CMD ["sh"]', tar, "localhost/busybox:latest")
     cases: dict[str, Callable[[], object]] = {
@@ -233,7 +194,7 @@ def bench(t: Tools, n: int, count: int) -> int:
 
     skiff_mem = idle_cost(count, lambda i: t.docker("run", "-d", "--network", "none", "--name", f"idle{i}",
                                                    "busybox", "sleep", "3600"),
-                          lambda: [t.daemon.pid] if t.daemon else [])
+                          lambda: [t.skiffd.pid] if t.skiffd.pid else [])
     settle(timeout=0)
     ps_skiff = [timed(lambda: t.docker("ps")) for _ in range(n)]
     t.docker("rm", "-f", *[f"idle{i}" for i in range(count)])

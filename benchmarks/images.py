@@ -38,6 +38,9 @@ import time
 import urllib.request
 from collections.abc import Callable
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from skiffd_proc import SkiffDaemon
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_BIN = os.path.join(os.path.dirname(HERE), ".venv", "bin")
 SKIFF = os.path.join(VENV_BIN, "skiff")
@@ -93,6 +96,10 @@ class Bench:
         return [*WRAP_SKIFF, SKIFF, *args]
 
     def run(self, argv: list[str], env: dict[str, str] | None = None) -> float:
+        # Start every command on a quiet machine: the previous one's archive (tens of MB of
+        # dirty pages) would otherwise be written back during, and billed to, this one.
+        os.sync()
+        time.sleep(0.05)
         t = time.perf_counter()
         r = subprocess.run(argv, env=env or self.podman_env, capture_output=True)
         elapsed = time.perf_counter() - t
@@ -103,11 +110,11 @@ class Bench:
     def record(self, op: str, tool: str, seconds: float) -> None:
         self.results.setdefault(op, {}).setdefault(tool, []).append(seconds)
 
-    def pair(self, op: str, i: int, podman: Callable[[], float], skiff: Callable[[], float]) -> None:
-        order = [("podman", podman), ("skiff", skiff)]
-        if i % 2:
-            order.reverse()  # alternate who goes first: the machine is noisy
-        for tool, fn in order:
+    def pair(self, op: str, i: int, podman: Callable[[], float], skiff: Callable[[], float],
+             skiffd: Callable[[], float] | None = None) -> None:
+        order = [("podman", podman), ("skiff", skiff)] + ([("skiffd", skiffd)] if skiffd else [])
+        k = i % len(order)
+        for tool, fn in order[k:] + order[:k]:  # rotate who goes first: the machine is noisy
             self.record(op, tool, fn())
 
 
@@ -190,6 +197,42 @@ def measure(work: str, host: str, runs: int) -> int:
     size = os.path.getsize(archive)
     print(f"setup: image archive {size / 1e6:.1f} MB, loaded into podman", file=sys.stderr)
     skiff_env = dict(os.environ)
+    # The Docker user's path: the real docker CLI against a skiffd holding the same image.
+    dwork = os.path.join(work, "skiffd")
+    os.makedirs(dwork)
+    daemon = SkiffDaemon(dwork, "img")
+    daemon.start()
+    try:
+        docker_setup(daemon, archive)
+        run_rounds(b, work, host, image, sroot, proot, runs, skiff_env, daemon)
+    finally:
+        daemon.stop()
+    in_process = measure_in_process(work, host, sroot, image, runs)
+    report(b, in_process)
+    return 0
+
+
+def docker_setup(daemon: SkiffDaemon, archive: str) -> None:
+    subprocess.run(["docker", "load", "-q", "-i", archive], env=daemon.docker_env, check=True, capture_output=True)
+
+
+def docker_empty(daemon: SkiffDaemon) -> None:
+    """Remove every image from skiffd; its garbage collection leaves the store empty."""
+    ids = subprocess.run(["docker", "images", "-aq", "--no-trunc"], env=daemon.docker_env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rmi", "-f", *sorted(set(ids))], env=daemon.docker_env, check=True,
+                       capture_output=True)
+    blobs = os.path.join(daemon.root, "content", "blobs", "sha256")
+    left = os.listdir(blobs) if os.path.isdir(blobs) else []
+    if left:
+        raise RuntimeError(f"skiffd kept {len(left)} blobs after removing every image")
+
+
+def run_rounds(b: Bench, work: str, host: str, image: str, sroot: str, proot: str, runs: int,
+               skiff_env: dict[str, str], daemon: SkiffDaemon) -> None:
+    def docker(*args: str) -> float:
+        return b.run([*WRAP_SKIFF, "docker", *args], daemon.docker_env)
 
     for i in range(runs):
         # push: a new repository each time, location caches dropped (no cross-repo mount)
@@ -202,7 +245,14 @@ def measure(work: str, host: str, runs: int) -> int:
             return b.run(b.skiff("push", "-q", "--insecure", "--root", sroot, image, f"{host}/skiff-push-{i}/img:1"),
                          skiff_env)
 
-        b.pair("push (cold, new repo)", i, podman_push, skiff_push)
+        def skiffd_push(i: int = i) -> float:
+            target = f"{host}/skiffd-push-{i}/img:1"
+            subprocess.run(["docker", "tag", image, target], env=daemon.docker_env, check=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(daemon.root, "registry", "locations.json"))
+            return docker("push", "-q", target)
+
+        b.pair("push (cold, new repo)", i, podman_push, skiff_push, skiffd_push)
 
         # pull into an empty store (podman unpacks into containers/storage; skiff into snapshots)
         def podman_pull(i: int = i) -> float:
@@ -219,7 +269,11 @@ def measure(work: str, host: str, runs: int) -> int:
             finally:
                 wipe(root)
 
-        b.pair("pull (empty store)", i, podman_pull, skiff_pull)
+        def skiffd_pull() -> float:
+            docker_empty(daemon)
+            return docker("pull", "-q", image)
+
+        b.pair("pull (empty store)", i, podman_pull, skiff_pull, skiffd_pull)
 
         def skopeo_copy(i: int = i) -> float:
             d = os.path.join(work, f"sk{i}")
@@ -249,7 +303,12 @@ def measure(work: str, host: str, runs: int) -> int:
         def skiff_save(s_arch: str = s_arch) -> float:
             return b.run(b.skiff("save", "--root", sroot, "-o", s_arch, image), skiff_env)
 
-        b.pair("save (docker-archive)", i, podman_save, skiff_save)
+        d_arch = os.path.join(work, f"d{i}.tar")
+
+        def skiffd_save(d_arch: str = d_arch) -> float:
+            return docker("save", "-o", d_arch, image)
+
+        b.pair("save (docker-archive)", i, podman_save, skiff_save, skiffd_save)
 
         # load podman's archive into an empty store, both tools
         def podman_load(i: int = i, p_arch: str = p_arch) -> float:
@@ -266,14 +325,14 @@ def measure(work: str, host: str, runs: int) -> int:
             finally:
                 wipe(root)
 
-        b.pair("load (empty store)", i, podman_load, skiff_load)
-        for p in (p_arch, s_arch):
+        def skiffd_load(p_arch: str = p_arch) -> float:
+            docker_empty(daemon)
+            return docker("load", "-q", "-i", p_arch)
+
+        b.pair("load (empty store)", i, podman_load, skiff_load, skiffd_load)
+        for p in (p_arch, s_arch, d_arch):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(p)
-
-    in_process = measure_in_process(work, host, sroot, image, runs)
-    report(b, in_process)
-    return 0
 
 
 def measure_in_process(work: str, host: str, sroot: str, image: str, runs: int) -> dict[str, float]:
@@ -313,18 +372,22 @@ def measure_in_process(work: str, host: str, sroot: str, image: str, runs: int) 
 
 def report(b: Bench, in_process: dict[str, float]) -> None:
     print(f"\nimage operations, {b.runs} alternating rounds, median wall ms (min-max); ratio = skiff / other")
-    print(f"{'operation':30} {'other':>6} {'other ms':>16} {'skiff ms':>16} {'ratio':>6} {'skiff API ms':>13}"
-          f" {'API ratio':>9}")
+    print(f"{'operation':27} {'other':>6} {'other ms':>16} {'skiff CLI ms':>16} {'ratio':>6}"
+          f" {'docker→skiffd':>16} {'ratio':>6} {'API ms':>7} {'ratio':>6}")
+    nan = float("nan")
     for op, tools in b.results.items():
         other = "skopeo" if "skopeo" in op else "podman"
-        o, s = tools["podman"], tools["skiff"]
+        o, s, d = tools["podman"], tools["skiff"], tools.get("skiffd")
         mo, ms = statistics.median(o), statistics.median(s)
+        md = statistics.median(d) if d else nan
         api = in_process.get(op)
-        print(f"{op:30} {other:>6} {mo * 1000:7.0f} ({min(o) * 1000:3.0f}-{max(o) * 1000:4.0f})"
-              f" {ms * 1000:7.0f} ({min(s) * 1000:3.0f}-{max(s) * 1000:4.0f}) {ms / mo:6.2f}"
-              f" {api * 1000 if api else float('nan'):13.0f} {api / mo if api else float('nan'):9.2f}")
-    print("\nskiff ms: the CLI as a whole process; skiff API ms: the same through ImageService in-process")
-    print("(what the engine daemon pays), API ratio = that / the other tool's whole process.")
+        span = (lambda xs: f"({min(xs) * 1000:3.0f}-{max(xs) * 1000:4.0f})")  # noqa: E731
+        print(f"{op:27} {other:>6} {mo * 1000:7.0f} {span(o)} {ms * 1000:7.0f} {span(s)} {ms / mo:6.2f}"
+              f" {md * 1000:7.0f} {span(d) if d else '':>10} {md / mo:6.2f}"
+              f" {api * 1000 if api else nan:7.0f} {api / mo if api else nan:6.2f}")
+    print("\nskiff CLI: `skiff push|pull|save|load`, daemonless like podman, a whole Python process;")
+    print("docker→skiffd: the real docker CLI against a running skiffd (the Docker user's path);")
+    print("API: the same through ImageService in-process. Ratios are to the other tool's whole process.")
     print("goal: ratio <= 0.50 (anchors on this VM: podman push 401 ms, pull 616 ms, save 187 ms)")
 
 

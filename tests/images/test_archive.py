@@ -85,6 +85,43 @@ def test_streams_and_gzip(svc: ImageService, two_layer: Any, tmp_path: Any) -> N
         other.close()
 
 
+def test_a_streamed_save_decompresses_each_layer_once(svc: ImageService, two_layer: Any, tmp_path: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layers record their uncompressed size when committed, so a non-seekable save can write each
+    tar header up front instead of decompressing the layer once more just to count it."""
+    from skiff.images.archive import tarwriter
+    from skiff.images.labels import SIZE_LABEL
+
+    for chain, diff_id in zip(two_layer.chain_ids, two_layer.diff_ids, strict=True):
+        size = int(svc.snapshots.stat(chain).labels[SIZE_LABEL])
+        with svc.content.open(dict(zip(two_layer.diff_ids, [d.digest for d in two_layer.layers],
+                                       strict=True))[diff_id]) as f:
+            assert size == len(gzip.decompress(f.read()))
+
+    def no_counting(path: str) -> int:
+        raise AssertionError("a layer was decompressed only to count its bytes")
+    monkeypatch.setattr(tarwriter, "_count", no_counting)
+    out = io.BytesIO()
+    pipe = io.BufferedWriter(_Unseekable(out))
+    svc.save(["localhost/two:1"], pipe)  # type: ignore[arg-type]
+    pipe.flush()
+    file_out = str(tmp_path / "two.tar")
+    svc.save(["localhost/two:1"], file_out)
+    with open(file_out, "rb") as f:
+        assert f.read() == out.getvalue()
+
+
+class _Unseekable(io.RawIOBase):
+    def __init__(self, sink: io.BytesIO) -> None:
+        self.sink = sink
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        return self.sink.write(b)
+
+
 def test_hostile_archives(svc: ImageService, tmp_path: Any) -> None:
     def tar(files: dict[str, bytes]) -> io.BytesIO:
         return io.BytesIO(make_tar([E(n, data=d) for n, d in files.items()]))

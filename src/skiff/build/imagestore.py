@@ -47,6 +47,7 @@ from skiff import sqlitedb
 from skiff.build.cachekey import chain_id
 from skiff.build.store import ImageInfo, Layer, Snapshot
 from skiff.errors import AlreadyExists, FailedPrecondition, NotFound
+from skiff.images.labels import SIZE_LABEL
 from skiff.oci import mediatypes as mt
 
 if TYPE_CHECKING:
@@ -184,7 +185,8 @@ class ImageServiceStore:
             chain = chain_id(parent, layer.diff_id)
             with contextlib.suppress(AlreadyExists):  # the same layer exists already: keep that one
                 self.snapshots.commit(chain, key, labels={DIFF_LABEL: layer.diff_id,
-                                                          BLOB_LABEL: layer.descriptor.digest})
+                                                          BLOB_LABEL: layer.descriptor.digest,
+                                                          SIZE_LABEL: str(layer.size)})
                 committed = True
             self._layers[layer.diff_id] = layer.descriptor
             return Layer(layer.diff_id, chain, layer.size)

@@ -74,6 +74,7 @@ def import_tar(svc: ImageService, src: str | BinaryIO, ref: str | None = None, *
 
 def ingest_new_layer(svc: ImageService, f: BinaryIO, parent: str = "") -> Layer:
     """Unpack ``f`` on committed snapshot ``parent`` and store it; commit it under its chain ID."""
+    from skiff.images.labels import SIZE_LABEL
     from skiff.images.layers import ingest_layer
     from skiff.images.unpacker import EXTRACT_LABEL
 
@@ -86,7 +87,8 @@ def ingest_new_layer(svc: ImageService, f: BinaryIO, parent: str = "") -> Layer:
             f"{parent} {layer.diff_id}".encode()).hexdigest()
         try:
             svc.snapshots.commit(chain, key, labels={"skiff.io/diff-id": layer.diff_id,
-                                                     "skiff.io/blob": layer.descriptor.digest})
+                                                     "skiff.io/blob": layer.descriptor.digest,
+                                                     SIZE_LABEL: str(layer.size)})
         except AlreadyExists:
             svc.snapshots.remove(key)
     except BaseException:

@@ -31,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from skiff.content.local import LocalStore
 from skiff.errors import AlreadyExists, Invalid, SkiffError, Unavailable
+from skiff.images.labels import SIZE_LABEL
 from skiff.images.layers import open_blob
 from skiff.images.unpack.apply import apply_layer
 from skiff.oci.descriptor import Descriptor
@@ -100,6 +101,7 @@ class _Unpack:
         top = chains[first - 1] if first else base
         self.committed_lowers = [snapshots.upper_dir(top), *snapshots.lower_dirs(top)] if top else []
         self.dirs: list[str] = [""] * n
+        self.sizes = [0] * n  # uncompressed tar bytes: what `save` needs before streaming a layer
         self.done = [threading.Event() for _ in range(n)]
         self.failed = False
 
@@ -158,6 +160,7 @@ class _Unpack:
             if result.diff_id != self.diff_ids[i]:
                 raise Invalid.field("layer", f"layer {layer.digest} unpacks to {result.diff_id}, "
                                     f"but the image config says {self.diff_ids[i]}")
+            self.sizes[i] = result.size
         except BaseException:
             self.failed = True
             raise
@@ -168,7 +171,8 @@ class _Unpack:
         parent = self.chains[i - 1] if i else self.base
         try:
             self.snapshots.commit(self.chains[i], self.keys[i], parent=parent,
-                                  labels={"skiff.io/diff-id": self.diff_ids[i], "skiff.io/blob": self.layers[i].digest})
+                                  labels={"skiff.io/diff-id": self.diff_ids[i], "skiff.io/blob": self.layers[i].digest,
+                                          SIZE_LABEL: str(self.sizes[i])})
         except AlreadyExists:  # a concurrent unpack of the same layer won
             self.snapshots.remove(self.keys[i])
         self.keys[i] = ""

@@ -228,7 +228,7 @@ class StreamWriter:
         if not data:
             return
         w = self.conn.writer
-        w.write(b"%x\r\n%b\r\n" % (len(data), data))
+        w.writelines((b"%x\r\n" % len(data), data, b"\r\n"))  # no copy of a large piece
         await w.drain()
 
     async def write_json(self, obj: Any) -> None:

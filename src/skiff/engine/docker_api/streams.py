@@ -32,28 +32,42 @@ async def relay_progress(task: asyncio.Task[Any], q: asyncio.Queue[Any], out: St
 
 
 class _ThreadPipe:
-    """A file-like sink that hands what a worker thread writes to the event loop."""
+    """A file-like sink that hands what a worker thread writes to the event loop.
+
+    Writes are gathered into 1 MiB pieces: a hand-over costs a round trip
+    between the threads, and tar writers write headers of 512 bytes and data
+    in small blocks.
+    """
+
+    PIECE = 1 << 20
 
     def __init__(self, loop: asyncio.AbstractEventLoop, q: asyncio.Queue[Any]) -> None:
         self.loop, self.q = loop, q
+        self.buf = bytearray()
 
     def write(self, data: bytes) -> int:
-        asyncio.run_coroutine_threadsafe(self.q.put(bytes(data)), self.loop).result()
+        self.buf += data
+        if len(self.buf) >= self.PIECE:
+            self.flush()
         return len(data)
 
     def flush(self) -> None:
-        pass
+        if self.buf:
+            piece, self.buf = bytes(self.buf), bytearray()
+            asyncio.run_coroutine_threadsafe(self.q.put(piece), self.loop).result()
 
 
 async def stream_from_thread(req: Request, produce: Callable[[BinaryIO], None], content_type: str,
                              headers: dict[str, str] | None = None) -> None:
     """Run ``produce(sink)`` in a thread and stream what it writes as the response body."""
     loop = asyncio.get_running_loop()
-    q: asyncio.Queue[bytes | None | BaseException] = asyncio.Queue(maxsize=16)
+    q: asyncio.Queue[bytes | None | BaseException] = asyncio.Queue(maxsize=4)
 
     def work() -> None:
         try:
-            produce(_ThreadPipe(loop, q))  # type: ignore[arg-type]
+            pipe = _ThreadPipe(loop, q)
+            produce(pipe)  # type: ignore[arg-type]
+            pipe.flush()
             asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
         except BaseException as e:
             asyncio.run_coroutine_threadsafe(q.put(e), loop).result()

@@ -22,8 +22,9 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from skiff.errors import Invalid
+from skiff.errors import Invalid, SkiffError
 from skiff.images.archive.tarwriter import TarWriter
+from skiff.images.labels import SIZE_LABEL
 from skiff.images.record import ImageRecord
 from skiff.oci import mediatypes as mt
 from skiff.oci.descriptor import Descriptor
@@ -108,14 +109,16 @@ def _save_tar(svc: ImageService, images: list[tuple[ImageRecord, list[str]]], f:
     for rec, names in images:
         _blob(tw, svc, rec.manifest.config.digest)
         layers = []
-        for layer, diff_id in zip(rec.layers, rec.diff_ids, strict=True):
+        for layer, diff_id, chain in zip(rec.layers, rec.diff_ids, rec.chain_ids, strict=True):
             name = f"blobs/sha256/{diff_id.partition(':')[2]}"
             if name not in sizes:
                 path = svc.content.path(layer.digest)
                 if mt.layer_compression(layer.media_type) == "none":
                     sizes[name] = tw.file(name, path)
                 else:
-                    sizes[name] = tw.decompressed(name, path)
+                    # The size unpacking recorded spares a stream (a pipe, an HTTP
+                    # response) decompressing the layer twice: once to count.
+                    sizes[name] = tw.decompressed(name, path, unpacked_size(svc.snapshots, chain))
             layers.append(Descriptor(mt.OCI_LAYER, diff_id, sizes[name]))
         m = Manifest(mt.OCI_MANIFEST, Descriptor(mt.OCI_CONFIG, rec.manifest.config.digest, rec.manifest.config.size),
                      tuple(layers))
@@ -181,3 +184,11 @@ def _save_oci_dir(svc: ImageService, images: list[tuple[ImageRecord, list[str]]]
     new["manifests"] = keep + new["manifests"]
     with open(os.path.join(out, "index.json"), "wb") as f:
         f.write(canonical(new))
+
+
+def unpacked_size(snapshots: Any, chain_id: str) -> int:
+    """The uncompressed size unpacking recorded for the layer committed as ``chain_id``; -1 if none."""
+    try:
+        return int(snapshots.stat(chain_id).labels.get(SIZE_LABEL, -1))
+    except (SkiffError, ValueError):
+        return -1
