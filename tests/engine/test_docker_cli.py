@@ -171,6 +171,38 @@ def test_named_volume_survives_and_is_shared(docker_cli: Any) -> None:
     docker_cli.docker("volume", "rm", vol)
 
 
+def test_empty_volumes_are_filled_from_the_image(docker_cli: Any, busybox_rootfs: str, tmp_path: Any) -> None:
+    """Docker's copy-up: an empty volume takes the image's content at its mount point (owners,
+    modes and symlinks kept, symlinks never followed on the host); ``nocopy`` turns it off."""
+    import shutil
+
+    root = tmp_path / "img"
+    shutil.copytree(busybox_rootfs, root, symlinks=True)
+    seed = root / "seed"
+    (seed / "sub").mkdir(parents=True)
+    (seed / "sub" / "deep.txt").write_text("deep\n")
+    (seed / "owned").write_text("mine\n")
+    os.chown(seed / "owned", 1234, 4321)
+    os.chmod(seed / "owned", 0o640)
+    secret = tmp_path / "host-secret"
+    secret.write_text("host only\n")
+    os.symlink(str(secret), seed / "escape")
+    os.chmod(seed, 0o750)
+    docker_cli.images.add("seeded", str(root))
+    vol, bare = name(), name()
+    out = docker_cli.docker("run", "--rm", "-v", f"{vol}:/seed", "seeded", "sh", "-c",
+                            "cat /seed/sub/deep.txt; stat -c '%u:%g %a' /seed/owned /seed; readlink /seed/escape")
+    assert out.stdout.split("\n")[:4] == ["deep", "1234:4321 640", "0:0 750", str(secret)]
+    data = json.loads(docker_cli.docker("volume", "inspect", vol).stdout)[0]["Mountpoint"]
+    assert os.path.islink(os.path.join(data, "escape"))
+    # a volume that is no longer empty is not filled again
+    docker_cli.docker("run", "--rm", "-v", f"{vol}:/seed", "seeded", "rm", "-r", "/seed/sub")
+    assert docker_cli.docker("run", "--rm", "-v", f"{vol}:/seed", "seeded", "ls", "/seed").stdout.split() == \
+        ["escape", "owned"]
+    assert docker_cli.docker("run", "--rm", "-v", f"{bare}:/seed:nocopy", "seeded", "ls", "-A", "/seed").stdout == ""
+    docker_cli.docker("volume", "rm", vol, bare)
+
+
 def test_bind_mount_and_tmpfs(docker_cli: Any, tmp_path: Any) -> None:
     (tmp_path / "in.txt").write_text("from host\n")
     out = docker_cli.docker("run", "--rm", "-v", f"{tmp_path}:/host", "--tmpfs", "/scratch:size=1m",

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import signal as signal_mod
+import stat
 import time
 from typing import Any
 
@@ -52,16 +53,47 @@ def _find_init() -> str | None:
     return next((p for p in _INIT_CANDIDATES if os.path.exists(p)), None)
 
 
+_MAX_ETC_FILE = 4 << 20
+
+
 def read_layered(layers: tuple[list[str], str], path: str) -> str | None:
-    """A small file (e.g. /etc/passwd) from a snapshot's layer directories, top first."""
+    """A small file (e.g. /etc/passwd) from a snapshot's layer directories, top first.
+
+    The image is not trusted: each lookup resolves inside its layer directory
+    (``openat2(RESOLVE_IN_ROOT)``), so an ``/etc/passwd -> /etc/shadow``
+    symlink names the layer's own file, never the host's; only a regular file
+    is read, at most 4 MiB of it (not a FIFO or ``/dev/zero`` planted to hang
+    the daemon); an overlay whiteout ends the search (the file was deleted).
+    """
+    from skiff.runtime import syscalls
+
     lowers, upper = layers
+    rel = path.lstrip("/")
     for d in [upper, *lowers]:
-        candidate = os.path.join(d, path.lstrip("/"))
         try:
-            with open(candidate, errors="replace") as f:
-                return f.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            root = os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
             continue
+        try:
+            try:
+                fd = syscalls.openat2(root, rel, os.O_PATH, resolve=syscalls.RESOLVE_IN_ROOT |
+                                      syscalls.RESOLVE_NO_MAGICLINKS)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    return None  # whiteout: deleted in this layer
+                if not stat.S_ISREG(st.st_mode):
+                    return None
+                with open(f"/proc/self/fd/{fd}", "rb") as f:
+                    return f.read(_MAX_ETC_FILE).decode(errors="replace")
+            finally:
+                os.close(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(root)
     return None
 
 
@@ -231,6 +263,8 @@ class Engine:
             ns, sandbox = await self._network_up(rec)
             mounts = realize([dict(m) for m in rec["Skiff"]["MountPlan"]], self.volumes)
             rec["Mounts"] = [m.docker() for m in mounts]
+            if any(m.type == "volume" and not m.nocopy for m in mounts):
+                await asyncio.to_thread(self._copy_up, rec, mounts)
             layers = self.images.rootfs_layers(cid)
             user = resolve_user(cfg.get("User") or "", read_layered(layers, "/etc/passwd"),
                                 read_layered(layers, "/etc/group"))
@@ -401,6 +435,45 @@ class Engine:
                 f.write(text or "")
             out[f"/etc/{name}"] = path
         return out
+
+    def _copy_up(self, rec: Record, mounts: list[ocispec.MountSpec]) -> None:
+        """Fill each empty volume from the image's content at its mount point (Docker's copy-up).
+
+        The container's root is mounted for the moment and read through
+        ``fsview`` (``openat2`` under the root, symlinks never followed), and
+        the copy is written with the layer extractor: a hostile image can
+        neither read nor write outside the root and the volume. Ownership,
+        modes, symlinks and mtimes are kept, and the volume's own directory
+        takes the owner and mode of the image's.
+        """
+        todo = [m for m in mounts if m.type == "volume" and not m.nocopy and not os.listdir(m.source)]
+        if not todo:
+            return
+        import tempfile
+
+        from skiff.engine import fsview
+        from skiff.images.unpack.apply import apply_layer
+        from skiff.runtime.rootfs import RootMount
+
+        root_mounts = [RootMount(*m) for m in rec["Skiff"]["RootMounts"]]
+        with fsview.container_root(0, os.path.join(self.store.dir(rec["Id"]), "rootfs"), root_mounts) as root:
+            for m in todo:
+                try:
+                    fd = fsview.resolve(root, m.destination)
+                except NotFound:
+                    continue
+                try:
+                    st = os.stat(fd)
+                finally:
+                    os.close(fd)
+                if not stat.S_ISDIR(st.st_mode):
+                    continue
+                with tempfile.SpooledTemporaryFile(16 << 20, dir=self.store.dir(rec["Id"])) as buf:
+                    fsview.write_tar(root, m.destination.rstrip("/") + "/", buf, arcname=".")  # type: ignore[arg-type]
+                    buf.seek(0)
+                    apply_layer(buf, m.source)
+                os.chown(m.source, st.st_uid, st.st_gid)
+                os.chmod(m.source, stat.S_IMODE(st.st_mode))
 
     # --- exit, restart ---------------------------------------------------
 

@@ -38,6 +38,7 @@ class MountSpec(NamedTuple):
     name: str = ""  # volume name
     options: tuple[str, ...] = ()
     propagation: str = ""
+    nocopy: bool = False  # a volume not filled from the image (``:nocopy``, VolumeOptions.NoCopy)
 
     def oci(self) -> dict[str, Any]:
         if self.type == "tmpfs":

@@ -6,8 +6,9 @@ file; it outlives containers and can be shared by several. Anonymous volumes
 removed with the container by ``rm -v``. ``Binds`` (``src:dst[:opts]``, a
 leading ``/`` meaning a host path) and ``Mounts`` entries become
 ``MountSpec``s; a named volume referenced by a bind is created on the fly.
-On first use an empty volume is filled from the image's content at its
-mount point, as Docker does (``copy_up``).
+When a container starts with an empty volume, the volume is filled from the
+image's content at its mount point, as Docker does (``Engine._copy_up``;
+``:nocopy`` or ``VolumeOptions.NoCopy`` turn it off).
 """
 
 from __future__ import annotations
@@ -126,8 +127,10 @@ def plan_mounts(cfg: dict[str, Any], host: dict[str, Any]) -> list[dict[str, Any
     for bind in host.get("Binds") or []:
         src, dst, rw, prop = parse_bind(bind)
         kind = "bind" if src.startswith("/") else "volume"
+        options = bind.split(":")[2].split(",") if bind.count(":") == 2 else []
         by_dest[dst.rstrip("/")] = {"Type": kind, "Source": src, "Destination": dst, "RW": rw, "Propagation": prop,
-                                    "Create": True}  # -v /missing:/x makes the host directory, as Docker does
+                                    "Create": True,  # -v /missing:/x makes the host directory, as Docker does
+                                    "NoCopy": "nocopy" in options}
     for m in host.get("Mounts") or []:
         kind = m.get("Type", "volume")
         if kind not in ("bind", "volume", "tmpfs"):
@@ -148,7 +151,8 @@ def plan_mounts(cfg: dict[str, Any], host: dict[str, Any]) -> list[dict[str, Any
                 opts.append(f"mode={t['Mode']:o}")
         by_dest[dst.rstrip("/")] = {"Type": kind, "Source": src, "Destination": dst,
                                     "RW": not m.get("ReadOnly"), "Options": opts,
-                                    "Propagation": (m.get("BindOptions") or {}).get("Propagation", "")}
+                                    "Propagation": (m.get("BindOptions") or {}).get("Propagation", ""),
+                                    "NoCopy": bool((m.get("VolumeOptions") or {}).get("NoCopy"))}
     return list(by_dest.values())
 
 
@@ -160,7 +164,8 @@ def realize(plan: list[dict[str, Any]], volumes: VolumeService) -> list[MountSpe
             name = m["Source"] or None
             meta = volumes.create(name, anonymous=name is None)
             m["Source"] = meta["Name"]
-            out.append(MountSpec("volume", meta["Mountpoint"], m["Destination"], m["RW"], name=meta["Name"]))
+            out.append(MountSpec("volume", meta["Mountpoint"], m["Destination"], m["RW"], name=meta["Name"],
+                                 nocopy=bool(m.get("NoCopy"))))
         elif m["Type"] == "bind":
             if not os.path.exists(m["Source"]) and m.get("Create"):
                 os.makedirs(m["Source"], exist_ok=True)
