@@ -203,6 +203,43 @@ def test_empty_volumes_are_filled_from_the_image(docker_cli: Any, busybox_rootfs
     docker_cli.docker("volume", "rm", vol, bare)
 
 
+def test_volumes_from(docker_cli: Any, tmp_path: Any) -> None:
+    src, vol = name(), name()
+    (tmp_path / "in.txt").write_text("bound\n")
+    docker_cli.docker("run", "-d", "--name", src, "-v", f"{vol}:/data", "-v", f"{tmp_path}:/host:ro",
+                      "--tmpfs", "/scratch", "busybox", "sleep", "60")
+    try:
+        out = docker_cli.docker("run", "--rm", "--volumes-from", src, "busybox", "sh", "-c",
+                                "echo shared > /data/f; cat /host/in.txt; mount | grep -c ' /scratch ' || true")
+        assert out.stdout.split() == ["bound", "0"]  # the volume and the bind, not the tmpfs
+        assert docker_cli.docker("exec", src, "cat", "/data/f").stdout == "shared\n"
+        ro = docker_cli.docker("run", "--rm", "--volumes-from", f"{src}:ro", "busybox", "touch", "/data/g",
+                               check=False)
+        assert ro.returncode != 0 and "Read-only" in ro.stderr
+        missing = docker_cli.docker("run", "--rm", "--volumes-from", "no-such-container", "busybox", "true",
+                                    check=False)
+        assert missing.returncode != 0 and "No such container" in missing.stderr
+    finally:
+        docker_cli.docker("rm", "-f", src)
+        docker_cli.docker("volume", "rm", vol)
+
+
+def test_device(docker_cli: Any, tmp_path: Any) -> None:
+    # /dev/kmsg is outside Docker's default device rules: reachable only as --device grants it
+    out = docker_cli.docker("run", "--rm", "--device", "/dev/null:/dev/mynull", "--device", "/dev/kmsg:/dev/k:r",
+                            "busybox", "sh", "-c",
+                            "echo x > /dev/mynull && echo wrote; stat -c '%t:%T' /dev/mynull /dev/k;"
+                            " (echo y > /dev/k) 2>/dev/null || echo denied").stdout
+    assert out.split() == ["wrote", "1:3", "1:b", "denied"]
+    plain = docker_cli.docker("run", "--rm", "busybox", "sh", "-c", "mknod /dev/k c 1 11 && (echo y > /dev/k)"
+                              " 2>/dev/null || echo denied").stdout
+    assert plain.split()[-1:] == ["denied"]
+    bad = docker_cli.docker("run", "--rm", "--device", str(tmp_path), "busybox", "true", check=False)
+    assert bad.returncode != 0 and "not a device node" in bad.stderr
+    gone = docker_cli.docker("run", "--rm", "--device", "/dev/no-such-device", "busybox", "true", check=False)
+    assert gone.returncode != 0 and "no such file or directory" in gone.stderr
+
+
 def test_bind_mount_and_tmpfs(docker_cli: Any, tmp_path: Any) -> None:
     (tmp_path / "in.txt").write_text("from host\n")
     out = docker_cli.docker("run", "--rm", "-v", f"{tmp_path}:/host", "--tmpfs", "/scratch:size=1m",

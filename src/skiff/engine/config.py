@@ -15,6 +15,7 @@ import re
 import signal as signal_mod
 from typing import Any
 
+from skiff.engine import health
 from skiff.errors import Invalid
 from skiff.oci.defaults import MASKED_PATHS, READONLY_PATHS
 
@@ -222,7 +223,7 @@ def merge_config(body: dict[str, Any], image_config: dict[str, Any], container_i
         "Labels": {**(img.get("Labels") or {}), **(body.get("Labels") or {})},
         "StopSignal": body.get("StopSignal") or img.get("StopSignal") or None,
         **({"StopTimeout": body["StopTimeout"]} if body.get("StopTimeout") is not None else {}),
-        **({"Healthcheck": body.get("Healthcheck") or img.get("Healthcheck")}
+        **({"Healthcheck": health.merge(body.get("Healthcheck"), img.get("Healthcheck"))}
            if body.get("Healthcheck") or img.get("Healthcheck") else {}),
     }
 

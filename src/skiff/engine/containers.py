@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from skiff.engine import config as cfgmod
+from skiff.engine import health as healthmod
 from skiff.engine import ids, ocispec, supervisor
 from skiff.engine.events import EventBus
 from skiff.engine.images import ImageBackend
@@ -32,7 +33,7 @@ from skiff.engine.netbackend import NetworkBackend, default_hosts, host_resolv_c
 from skiff.engine.stdio import Attachment, ContainerIO
 from skiff.engine.store import ContainerStore, Record
 from skiff.engine.users import resolve_user
-from skiff.engine.volumes import VolumeService, plan_mounts, realize
+from skiff.engine.volumes import VolumeService, plan_mounts, realize, volumes_from
 from skiff.errors import Conflict, FailedPrecondition, Invalid, NotFound, SkiffError
 from skiff.oci.runtime_spec import Spec
 from skiff.runtime import Runtime
@@ -127,6 +128,7 @@ class Engine:
         self.tg: asyncio.TaskGroup | None = None
         self.stopping = False
         self._restart_delay: dict[str, float] = {}
+        self.health = healthmod.HealthMonitor(self)
 
     # --- helpers ---------------------------------------------------------
 
@@ -166,9 +168,14 @@ class Engine:
             # dockerd's default-cgroupns-mode: private on cgroup v2, the host's on v1 and hybrid hosts
             host["CgroupnsMode"] = "private" if self.runtime.layout.mode == "v2" else "host"
         cid = ids.new_id()
+        healthmod.validate(body.get("Healthcheck"))
+        for dev in host.get("Devices") or []:
+            ocispec.device_entries(dev)  # a missing or non-device path is a 400 at create, not at start
         config = cfgmod.merge_config(body, image.run_config, cid)
         cfgmod.check_working_dir(config["WorkingDir"])
-        plan = plan_mounts(config, host)  # validates mount syntax before anything exists
+        inherited = [m for spec in host.get("VolumesFrom") or []
+                     for m in volumes_from(spec, self._volumes_source(spec.partition(":")[0]))]
+        plan = plan_mounts(config, host, inherited)  # validates mount syntax before anything exists
         warnings: list[str] = []
         mode = host["NetworkMode"]
         self._check_network_mode(mode)
@@ -209,6 +216,15 @@ class Engine:
             raise
         self._event(rec, "create")
         return cid, warnings
+
+    def _volumes_source(self, ref: str) -> list[dict[str, Any]]:
+        """The mount plan of a ``--volumes-from`` container. A missing one is a 400, not dockerd's
+        404: the docker CLI answers any 404 from create by pulling the image and trying again,
+        which offline would bury this message under a registry error."""
+        try:
+            return list(self.get(ref)["Skiff"]["MountPlan"])
+        except NotFound:
+            raise Invalid.field("HostConfig.VolumesFrom", f"No such container: {ref}") from None
 
     def _check_network_mode(self, mode: str) -> None:
         if mode in ("bridge", "host", "none") or mode.startswith("container:"):
@@ -301,6 +317,7 @@ class Engine:
         rec["State"].update(Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False,
                             Dead=False, Pid=proc.pid, ExitCode=0, Error="", StartedAt=rfc3339nano(),
                             FinishedAt=ZERO_TIME)
+        self.health.start(rec)
         self.store.save(rec)
         self._event(rec, "start")
         self._spawn(self._watch(rec, run))
@@ -486,6 +503,9 @@ class Engine:
         async with self.lock(cid):
             run.io.close()
             self.runs.pop(cid, None)
+            self.health.stop(cid)
+            if rec["State"].get("Health"):
+                rec["State"]["Health"]["Status"] = "unhealthy"  # as dockerd reports a stopped container
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.runtime.delete, cid, True)
             await self._network_down(rec, rec["NetworkSettings"].get("SandboxID") or "")
@@ -815,6 +835,7 @@ class Engine:
                 run.pid = st["Pid"]
                 self.runs[cid] = run
                 self._spawn(self._watch(rec, run))
+                self.health.start(rec)  # probing starts over, from "starting"
                 continue
             if alive:  # a TTY container lost its terminal with the old daemon: stop it cleanly
                 with contextlib.suppress(Exception):

@@ -132,24 +132,7 @@ class ExecService:
         return inst
 
     def _process(self, rec: dict[str, Any], cfg: dict[str, Any], tty: bool, size: Any) -> Any:
-        base = self.engine.runtime.exec_process(rec["Id"])
-        env = list(base.env)
-        for item in cfg.get("Env") or []:
-            key = item.split("=", 1)[0]
-            env = [e for e in env if e.split("=", 1)[0] != key] + [item]
-        user = base.user
-        if cfg.get("User"):
-            layers = self.engine.images.rootfs_layers(rec["Id"])
-            ids_ = resolve_user(cfg["User"], read_layered(layers, "/etc/passwd"), read_layered(layers, "/etc/group"))
-            user = User(ids_.uid, ids_.gid, base.user.umask, ids_.additional_gids)
-        caps = base.capabilities
-        if cfg.get("Privileged"):
-            caps = Capabilities(NAMES, NAMES, NAMES, (), ())
-        console = (int(size[0]), int(size[1])) if tty and size and size[0] and size[1] else None
-        if tty and not any(e.startswith("TERM=") for e in env):
-            env.append("TERM=xterm")
-        return base._replace(args=tuple(cfg["Cmd"]), env=tuple(env), cwd=cfg.get("WorkingDir") or base.cwd,
-                             terminal=tty, console_size=console, user=user, capabilities=caps)
+        return exec_process(self.engine, rec, cfg, tty, size)
 
     async def _pump(self, inst: ExecInstance, readers: dict[int, str], rec: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
@@ -222,3 +205,26 @@ class ExecService:
     def forget_container(self, cid: str) -> None:
         for eid in [e for e, i in self.instances.items() if i.container_id == cid and not i.running]:
             del self.instances[eid]
+
+
+def exec_process(engine: Engine, rec: dict[str, Any], cfg: dict[str, Any], tty: bool, size: Any) -> Any:
+    """The runtime ``Process`` of an exec or a health probe: the container's own, with the
+    command, environment additions, user, working directory and terminal of ``cfg``."""
+    base = engine.runtime.exec_process(rec["Id"])
+    env = list(base.env)
+    for item in cfg.get("Env") or []:
+        key = item.split("=", 1)[0]
+        env = [e for e in env if e.split("=", 1)[0] != key] + [item]
+    user = base.user
+    if cfg.get("User"):
+        layers = engine.images.rootfs_layers(rec["Id"])
+        ids_ = resolve_user(cfg["User"], read_layered(layers, "/etc/passwd"), read_layered(layers, "/etc/group"))
+        user = User(ids_.uid, ids_.gid, base.user.umask, ids_.additional_gids)
+    caps = base.capabilities
+    if cfg.get("Privileged"):
+        caps = Capabilities(NAMES, NAMES, NAMES, (), ())
+    console = (int(size[0]), int(size[1])) if tty and size and size[0] and size[1] else None
+    if tty and not any(e.startswith("TERM=") for e in env):
+        env.append("TERM=xterm")
+    return base._replace(args=tuple(cfg["Cmd"]), env=tuple(env), cwd=cfg.get("WorkingDir") or base.cwd,
+                         terminal=tty, console_size=console, user=user, capabilities=caps)

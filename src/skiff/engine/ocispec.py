@@ -182,12 +182,50 @@ def build(
         linux["readonlyPaths"] = list(host.get("ReadonlyPaths") or [])
         if not any(o in ("seccomp=unconfined", "seccomp:unconfined") for o in secopts):
             linux["seccomp"] = default_profile(caps)
+    _apply_devices(linux, host.get("Devices") or [])
     _apply_mounts(spec, host, mounts, etc_files, init_binary)
     if namespaces.network is None:  # host network: sysfs must come from the host
         for m in spec["mounts"]:
             if m["destination"] == "/sys":
                 m.update(type="bind", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
     return spec
+
+
+def device_entries(dev: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``--device host[:container][:perms]``: the OCI device node and its cgroup allow rule."""
+    import stat as st_mod
+
+    host_path = dev.get("PathOnHost") or ""
+    inside = dev.get("PathInContainer") or host_path
+    perms = dev.get("CgroupPermissions") or "rwm"
+    if not host_path.startswith("/") or not inside.startswith("/"):
+        raise Invalid.field("HostConfig.Devices", f"invalid device path {host_path!r}: it must be absolute")
+    if not perms or any(c not in "rwm" for c in perms):
+        raise Invalid.field("HostConfig.Devices", f"invalid device mode: {perms}")
+    try:
+        st = os.stat(host_path)
+    except FileNotFoundError:
+        raise Invalid.field("HostConfig.Devices", f"error gathering device information while adding custom "
+                            f"device \"{host_path}\": no such file or directory") from None
+    if st_mod.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif st_mod.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        raise Invalid.field("HostConfig.Devices", f"error gathering device information while adding custom "
+                            f"device \"{host_path}\": not a device node")
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    node = {"path": inside, "type": kind, "major": major, "minor": minor,
+            "fileMode": st_mod.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+    rule = {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms}
+    return node, rule
+
+
+def _apply_devices(linux: dict[str, Any], devices: list[dict[str, Any]]) -> None:
+    for dev in devices:
+        node, rule = device_entries(dev)
+        linux.setdefault("devices", []).append(node)
+        linux["resources"].setdefault("devices", []).append(rule)
 
 
 def _group_add(host: dict[str, Any]) -> list[int]:

@@ -53,7 +53,12 @@ def status_text(state: dict[str, Any], now: float | None = None) -> str:
         return f"Restarting ({state['ExitCode']}) {human_duration(now - _t(state['FinishedAt']))} ago"
     if state.get("Running"):
         text = f"Up {human_duration(now - _t(state['StartedAt']))}"
-        return text + " (Paused)" if state.get("Paused") else text
+        if state.get("Paused"):
+            return text + " (Paused)"
+        health = (state.get("Health") or {}).get("Status")
+        if health == "starting":
+            return text + " (health: starting)"
+        return text + f" ({health})" if health else text
     if state.get("Status") == "removing":
         return "Removal In Progress"
     if state.get("Status") == "dead":
@@ -141,7 +146,7 @@ def matches(rec: dict[str, Any], filters: dict[str, list[str]], *, ordered_ids: 
             ok = any(v in keys or f"{v}/tcp" in keys or (key == "publish" and v.split("/")[0] in hostports)
                      for v in values)
         elif key == "health":
-            ok = "none" in values
+            ok = ((rec["State"].get("Health") or {}).get("Status") or "none") in values
         elif key in ("isolation", "is-task"):
             ok = key == "isolation" or "false" in values
         else:

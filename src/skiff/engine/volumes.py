@@ -115,15 +115,31 @@ def parse_bind(spec: str) -> tuple[str, str, bool, str]:
     return src, dst, rw, propagation
 
 
-def plan_mounts(cfg: dict[str, Any], host: dict[str, Any]) -> list[dict[str, Any]]:
+def volumes_from(spec: str, plan: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``--volumes-from other[:ro|rw]``: the other container's volumes and binds (not its tmpfs),
+    read-only or read-write as asked, else as the other container has them."""
+    _, _, mode = spec.partition(":")
+    if mode not in ("", "ro", "rw"):
+        raise Invalid.field("HostConfig.VolumesFrom", f"invalid mode: {mode}")
+    out = []
+    for m in plan:
+        if m["Type"] in ("volume", "bind"):
+            out.append({**m, "RW": m["RW"] if not mode else mode == "rw", "Create": False})
+    return out
+
+
+def plan_mounts(cfg: dict[str, Any], host: dict[str, Any],
+                inherited: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every mount of a container as data: {Type, Source(volume name or path), Destination, RW, ...}.
 
     Pure: nothing is created. Later entries win on the same destination
-    (Mounts over Binds over the image's anonymous volumes).
+    (Mounts over Binds over ``--volumes-from`` over the image's anonymous volumes).
     """
     by_dest: dict[str, dict[str, Any]] = {}
     for dest in (cfg.get("Volumes") or {}):
         by_dest[dest.rstrip("/") or "/"] = {"Type": "volume", "Source": "", "Destination": dest, "RW": True}
+    for m in inherited or []:
+        by_dest[m["Destination"].rstrip("/") or "/"] = dict(m)
     for bind in host.get("Binds") or []:
         src, dst, rw, prop = parse_bind(bind)
         kind = "bind" if src.startswith("/") else "volume"
@@ -135,8 +151,8 @@ def plan_mounts(cfg: dict[str, Any], host: dict[str, Any]) -> list[dict[str, Any
         kind = m.get("Type", "volume")
         if kind not in ("bind", "volume", "tmpfs"):
             raise Invalid.field("HostConfig.Mounts", f"mount type unknown: '{kind}'")
-        dst = m.get("Target") or m.get("Destination")
-        if not dst or not str(dst).startswith("/"):
+        dst = str(m.get("Target") or m.get("Destination") or "")
+        if not dst.startswith("/"):
             raise Invalid.field("HostConfig.Mounts", "invalid mount config: Target must be an absolute path")
         src = m.get("Source") or ""
         if kind == "bind" and not str(src).startswith("/"):
