@@ -22,6 +22,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from skiff.build.store import OutputCallback
+from skiff.fdread import read_ready
 
 if TYPE_CHECKING:
     from skiff.oci.runtime_spec import Spec
@@ -115,12 +116,9 @@ class RuntimeRunner:
 
 
 def _drain(fd: int, stream: int, output: OutputCallback, fut: asyncio.Future[None]) -> None:
-    try:
-        data = os.read(fd, 65536)
-    except BlockingIOError:
+    data = read_ready(fd)
+    if data is None:
         return
-    except OSError:
-        data = b""
     if data:
         output(stream, data)
         return

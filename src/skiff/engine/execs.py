@@ -20,6 +20,7 @@ from skiff.engine.containers import Engine, read_layered
 from skiff.engine.stdio import Chunk
 from skiff.engine.users import resolve_user
 from skiff.errors import Conflict, Invalid, NotFound
+from skiff.fdread import read_ready
 from skiff.oci.runtime_spec import Capabilities, User
 from skiff.runtime.capabilities import NAMES
 from skiff.runtime.container import Process_
@@ -142,12 +143,9 @@ class ExecService:
             drained.set()
 
         def on_read(fd: int) -> None:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
+            data = read_ready(fd)
+            if data is None:
                 return
-            except OSError:
-                data = b""
             if data:
                 inst.output.put_nowait(Chunk(readers[fd], data))
                 return

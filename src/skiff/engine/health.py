@@ -28,6 +28,7 @@ import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from skiff.errors import Invalid
+from skiff.fdread import read_ready
 
 if TYPE_CHECKING:
     from skiff.engine.containers import Engine
@@ -194,12 +195,9 @@ class HealthMonitor:
         done = loop.create_future()
 
         def on_read() -> None:
-            try:
-                data = os.read(r, 65536)
-            except BlockingIOError:
+            data = read_ready(r)
+            if data is None:
                 return
-            except OSError:
-                data = b""
             if data:
                 if len(out) < MAX_OUTPUT:
                     out.extend(data[:MAX_OUTPUT - len(out)])

@@ -27,6 +27,7 @@ import os
 from typing import NamedTuple
 
 from skiff.engine.logs import Entry, LogWriter
+from skiff.fdread import read_ready
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
@@ -137,12 +138,9 @@ class ContainerIO:
     # --- output ----------------------------------------------------------
 
     def _on_readable(self, fd: int) -> None:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
+        data = read_ready(fd)  # b"" also for EIO: the pty's last user hung up
+        if data is None:
             return
-        except OSError:
-            data = b""  # EIO: the pty's last user hung up
         stream = self._readers.get(fd, "stdout")
         if not data:
             self._close_reader(fd)
