@@ -7,7 +7,8 @@ The same small build (measured-anchors §4): ``FROM busybox``, ``RUN echo hi
 * **cached** — every step a cache hit (after one warm-up build);
 
 as whole processes (``skiff build -q`` / ``podman build -q``), interleaved
-round by round so machine noise hits both alike. Both get private state in
+round by round so machine noise hits both alike, each started after a
+``sync`` so that no build pays for the previous one's writeback. Both get private state in
 a temporary directory: skiff ``--root`` (its image store: content store,
 overlay snapshots, names — the store ``skiff image`` and skiffd use) and
 ``--run-root``; podman
@@ -133,6 +134,10 @@ def bench(work: str, rounds: int) -> int:
     times: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(rounds):
         for name, cmd in cases.items():
+            # Start each build on a quiet machine: the previous one's layers (tens of MB of dirty
+            # pages) would otherwise be written back during, and billed to, this one.
+            os.sync()
+            time.sleep(0.05)
             times[name].append(run(cmd, env if name.startswith("podman") else None))
     print(f"{'case':<16}{'median':>10}{'min':>10}{'max':>10}   ({rounds} rounds)")
     for name, ts in times.items():
