@@ -22,6 +22,7 @@ import os
 import select
 import signal as signal_mod
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from skiff.errors import FailedPrecondition, FieldError, Invalid, NotFound, SkiffError
@@ -168,7 +169,8 @@ def write_id_maps(pid: int, uid_maps: Any, gid_maps: Any) -> None:
 
 
 def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
-          cgroup_procs: builtins.list[str] | None = None) -> Spawned:
+          cgroup_procs: builtins.list[str] | None = None,
+          on_pid: Callable[[int], None] | None = None) -> Spawned:
     """Fork the container's processes and run the set-up conversation until ``ready``.
 
     With ``cgroup_procs`` (and ``cfg.parent_joins_cgroups``) we move the
@@ -177,7 +179,9 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
     as soon as we learn its pid (fast by then: the lock is warm) and tell it
     ``cgroup-joined``; it waits for that before anything of the container
     runs. When the init is forked directly (no stage 1) both are the same
-    process and one move does.
+    process and one move does. ``on_pid`` runs as soon as the init's pid is
+    known, while the init is still building its root (the caller's
+    bookkeeping overlaps the set-up instead of following it).
     """
     parent, child = Channel.pair()
     direct = init.can_fork_directly(cfg)
@@ -203,6 +207,8 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
                 parent.send({"type": "cgroup-joined"})
     console = None
     try:
+        if direct and on_pid is not None:
+            on_pid(init_pid)
         while True:
             try:
                 msg, fds = parent.recv(SETUP_TIMEOUT)
@@ -218,6 +224,8 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
                     with contextlib.suppress(ProcessLookupError, BrokenPipeError, ConnectionError):
                         _join_cgroups(init_pid, cgroup_procs)  # a no-op if it was born inside
                         parent.send({"type": "cgroup-joined"})
+                if on_pid is not None:
+                    on_pid(init_pid)
             elif kind == "pty":
                 console = fds[0]
             elif kind == "ready":
@@ -344,22 +352,25 @@ class Runtime:
                                     extra_fds or [], root_mounts, no_pivot, program, flags)
             fifo_fd = os.open(self.states.fifo(container_id), os.O_PATH | os.O_CLOEXEC)
             cfg.fifo_fd = fifo_fd
-            try:
-                spawned = spawn(cfg, spec.linux.uid_mappings, spec.linux.gid_mappings, cg.procs_files())
-            finally:
-                os.close(fifo_fd)
-            info = proc_start_time(spawned.pid)
-            rec = Record(
-                id=container_id, bundle=bundle, rootfs=rootfs_path, created=_now(),
-                pid=spawned.pid, start_time=info[0] if info else 0,
-                annotations=dict(spec.annotations), cgroup_path=cg.path, cgroup_mode=self.layout.mode,
-                cgroup_dirs=cg.paths(), namespaces=self._ns_paths(spec, spawned.pid),
-                process=_process_doc(proc), oci_version=spec.oci_version, seccomp_flags=flags,
-            )
             if program:
                 with open(os.path.join(state_dir, SECCOMP_FILE), "wb") as f:
                     f.write(program)
-            self.states.save(rec)
+            mgr_ = cg
+
+            def record(pid: int) -> None:  # the state file, written while the init sets up
+                info = proc_start_time(pid)
+                self.states.save(Record(
+                    id=container_id, bundle=bundle, rootfs=rootfs_path, created=_now(),
+                    pid=pid, start_time=info[0] if info else 0,
+                    annotations=dict(spec.annotations), cgroup_path=mgr_.path, cgroup_mode=self.layout.mode,
+                    cgroup_dirs=mgr_.paths(), namespaces=self._ns_paths(spec, pid),
+                    process=_process_doc(proc), oci_version=spec.oci_version, seccomp_flags=flags,
+                ))
+            try:
+                spawned = spawn(cfg, spec.linux.uid_mappings, spec.linux.gid_mappings, cg.procs_files(),
+                                on_pid=record)
+            finally:
+                os.close(fifo_fd)
         except BaseException:
             if cg is not None:
                 with contextlib.suppress(OSError):
