@@ -562,8 +562,17 @@ class Engine:
                 self.store.save(rec)
 
     async def _auto_remove(self, cid: str) -> None:
-        with contextlib.suppress(NotFound, Conflict):
+        """``--rm``: a task in the engine's TaskGroup, so it must never raise (that would stop the
+        daemon): a removal that fails is logged and leaves an exited record, which ``docker rm``
+        or the next ``recover`` finishes."""
+        try:
             await self.remove(cid, force=True, volumes=True)
+        except (NotFound, Conflict):
+            pass
+        except Exception as e:
+            log.warning("removing --rm container %s failed: %s", cid[:12], e)
+            with contextlib.suppress(Exception):
+                self.store.save(self.get(cid))
 
     def _resolve_waiters(self, rec: Record, *conditions: str) -> None:
         result = {"StatusCode": rec["State"]["ExitCode"]}

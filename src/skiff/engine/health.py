@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import time
@@ -33,6 +34,7 @@ from skiff.fdread import read_ready
 if TYPE_CHECKING:
     from skiff.engine.containers import Engine
 
+log = logging.getLogger("skiff.engine.health")
 NS = 1_000_000_000
 DEFAULT_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 30.0
@@ -153,6 +155,15 @@ class HealthMonitor:
             task.cancel()
 
     async def _run(self, rec: dict[str, Any], s: Settings) -> None:
+        """Probe until the run ends; never raises (it lives in the engine's TaskGroup)."""
+        try:
+            await self._probe_loop(rec, s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("health monitor of %s stopped: %s", rec["Id"][:12], e)
+
+    async def _probe_loop(self, rec: dict[str, Any], s: Settings) -> None:
         started = time.monotonic()
         cid = rec["Id"]
         while True:
