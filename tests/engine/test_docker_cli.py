@@ -240,6 +240,25 @@ def test_device(docker_cli: Any, tmp_path: Any) -> None:
     assert gone.returncode != 0 and "no such file or directory" in gone.stderr
 
 
+def test_anonymous_volumes_persist_and_are_shared(docker_cli: Any) -> None:
+    src = name()
+    docker_cli.docker("create", "--name", src, "-v", "/data", "busybox", "sh", "-c",
+                      "echo run >> /data/log; cat /data/log")
+    try:
+        assert docker_cli.docker("start", "-a", src).stdout == "run\n"
+        assert docker_cli.docker("start", "-a", src).stdout == "run\nrun\n"  # the same volume again
+        out = docker_cli.docker("run", "--rm", "--volumes-from", src, "busybox", "cat", "/data/log").stdout
+        assert out == "run\nrun\n"
+    finally:
+        docker_cli.docker("rm", "-v", src)
+
+
+def test_an_invalid_image_healthcheck_is_refused_at_create(docker_cli: Any, busybox_rootfs: str) -> None:
+    docker_cli.images.add("badhealth", busybox_rootfs, {"Healthcheck": {"Test": ["CMD-SHELL", 1]}})
+    p = docker_cli.docker("create", "badhealth", check=False)
+    assert p.returncode != 0 and "Test must be a list of strings" in p.stderr
+
+
 def test_bind_mount_and_tmpfs(docker_cli: Any, tmp_path: Any) -> None:
     (tmp_path / "in.txt").write_text("from host\n")
     out = docker_cli.docker("run", "--rm", "-v", f"{tmp_path}:/host", "--tmpfs", "/scratch:size=1m",

@@ -119,7 +119,8 @@ def test_run_commit_tag_rmi(skiffd: Skiffd) -> None:
     assert p.returncode != 0 and "is using its referenced image" in p.stderr  # c1 still uses it
     skiffd.docker("rm", "c1")
     skiffd.docker("rmi", "mine:v2")
-    skiffd.docker("rmi", "mine:v1")
+    skiffd.docker("run", "--rm", "mine:v1", "true")
+    skiffd.docker("rmi", "mine:v1")  # right after `run --rm`: its container layer is already gone
     assert "mine" not in skiffd.docker("images").stdout
 
 

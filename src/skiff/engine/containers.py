@@ -172,6 +172,7 @@ class Engine:
         for dev in host.get("Devices") or []:
             ocispec.device_entries(dev)  # a missing or non-device path is a 400 at create, not at start
         config = cfgmod.merge_config(body, image.run_config, cid)
+        healthmod.validate(config.get("Healthcheck"))  # the image's part too, as dockerd checks the merge
         cfgmod.check_working_dir(config["WorkingDir"])
         inherited = [m for spec in host.get("VolumesFrom") or []
                      for m in volumes_from(spec, self._volumes_source(spec.partition(":")[0]))]
@@ -277,7 +278,11 @@ class Engine:
         sandbox = ""
         try:
             ns, sandbox = await self._network_up(rec)
-            mounts = realize([dict(m) for m in rec["Skiff"]["MountPlan"]], self.volumes)
+            plan = [dict(m) for m in rec["Skiff"]["MountPlan"]]
+            mounts = realize(plan, self.volumes)
+            # anonymous volumes keep their names: the same volume on every start (as Docker), and
+            # --volumes-from shares it
+            rec["Skiff"]["MountPlan"] = plan
             rec["Mounts"] = [m.docker() for m in mounts]
             if any(m.type == "volume" and not m.nocopy for m in mounts):
                 await asyncio.to_thread(self._copy_up, rec, mounts)
@@ -692,38 +697,52 @@ class Engine:
             if rec["State"]["Status"] == "removing":
                 return
             rec["State"]["Status"] = "removing"
-            io = self.pending_io.pop(cid, None)
-            if io:
-                io.close()
-            if self.runtime.exists(cid):
+            try:
+                io = self.pending_io.pop(cid, None)
+                if io:
+                    io.close()
+                if self.runtime.exists(cid):
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(self.runtime.delete, cid, True)
+                await self._network_down(rec, cid, remove=True)
+                if volumes:
+                    for m in rec.get("Mounts") or []:
+                        if m.get("Type") == "volume" and self._anonymous(m.get("Name", "")):
+                            users = [r["Id"] for r in self.store.all() if r["Id"] != cid and
+                                     any(x.get("Name") == m["Name"] for x in r.get("Mounts") or [])]
+                            with contextlib.suppress(Exception):
+                                self.volumes.remove(m["Name"], users)
+                # the writable layer goes before the answer: `docker rmi` right after must
+                # not find it in use
+                with contextlib.suppress(NotFound):
+                    await asyncio.to_thread(self.images.remove_rootfs, cid)
+                trash = self.store.detach(rec)
+            except BaseException:
+                # as dockerd: a removal that failed half-way leaves a "dead" container that
+                # `docker rm` can try again
+                rec["State"].update(Status="dead", Dead=True)
                 with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self.runtime.delete, cid, True)
-            await self._network_down(rec, cid, remove=True)
-            if volumes:
-                for m in rec.get("Mounts") or []:
-                    if m.get("Type") == "volume" and self._anonymous(m.get("Name", "")):
-                        users = [r["Id"] for r in self.store.all() if r["Id"] != cid and
-                                 any(x.get("Name") == m["Name"] for x in r.get("Mounts") or [])]
-                        with contextlib.suppress(Exception):
-                            self.volumes.remove(m["Name"], users)
-            trash = self.store.detach(rec)
+                    self.store.save(rec)
+                raise
             self.locks.pop(cid, None)
             self._restart_delay.pop(cid, None)
         # The container is gone for every client from here on (``wait
         # --condition removed`` - what `run --rm` waits for - returns now); its
-        # files go while that answer is on its way. A crash in between leaves
-        # only what ``recover`` and the store's load sweep up.
+        # run and record directories go while that answer is on its way. A crash
+        # in between leaves only what the store's load sweeps up.
         self._event(rec, "destroy")
         self._resolve_waiters(rec, "removed", "not-running", "next-exit")
         self.waiters.pop(cid, None)
         await asyncio.to_thread(self._purge, cid, trash)
 
-    def _purge(self, cid: str, trash: str | None) -> None:
-        """Delete a removed container's files: its writable layer, run and record directories."""
+    def _purge(self, cid: str, trash: str | None, *, rootfs: bool = False) -> None:
+        """Delete a removed container's files: run and record directories (and, for ``recover``'s
+        clean-up, its writable layer)."""
         import shutil
 
-        with contextlib.suppress(Exception):
-            self.images.remove_rootfs(cid)
+        if rootfs:
+            with contextlib.suppress(Exception):
+                self.images.remove_rootfs(cid)
         shutil.rmtree(self._run_dir(cid), ignore_errors=True)
         if trash:
             shutil.rmtree(trash, ignore_errors=True)
@@ -821,14 +840,16 @@ class Engine:
         known = {rec["Id"] for rec in self.store.all()}
         with contextlib.suppress(Exception):
             for key in self.images.container_rootfs_keys():
-                if key not in known:  # removed, but the daemon died before deleting its layer
-                    self._purge(key, None)
+                # a layer whose container directory is gone: removed, but the daemon died before
+                # deleting it (a record that exists but did not load is kept, with its layer)
+                if key not in known and not os.path.exists(self.store.dir(key)):
+                    self._purge(key, None, rootfs=True)
         for rec in self.store.all():
             cid = rec["Id"]
             st = rec["State"]
             if st["Status"] == "removing":
                 self.store.remove(rec)
-                self._purge(cid, None)
+                self._purge(cid, None, rootfs=True)
                 continue
             if not (st["Running"] or st["Restarting"]):
                 if rec["HostConfig"].get("AutoRemove") and st["Status"] != "created":

@@ -80,7 +80,7 @@ def validate(hc: dict[str, Any] | None) -> None:
     if not isinstance(retries, int) or retries < 0:
         raise Invalid.field("Healthcheck.Retries", "Retries in Healthcheck cannot be negative")
     test = hc.get("Test")
-    if test is not None and not isinstance(test, list):
+    if test is not None and (not isinstance(test, list) or not all(isinstance(t, str) for t in test)):
         raise Invalid.field("Healthcheck.Test", "Test must be a list of strings")
     if test and test[0] not in ("NONE", "CMD", "CMD-SHELL"):
         raise Invalid.field("Healthcheck.Test", f"unknown Healthcheck type {test[0]!r} (NONE, CMD or CMD-SHELL)")
@@ -98,6 +98,7 @@ def probe_argv(test: list[str] | None) -> list[str] | None:
 
 
 def settings(hc: dict[str, Any] | None) -> Settings | None:
+    """The check to run, or None. Call ``validate`` first: image configs come from anywhere."""
     argv = probe_argv((hc or {}).get("Test"))
     if hc is None or argv is None:
         return None
@@ -140,7 +141,14 @@ class HealthMonitor:
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, rec: dict[str, Any]) -> None:
-        s = settings(rec["Config"].get("Healthcheck"))
+        """Begin probing a run. Never raises: it is called after the container started, and an
+        unusable check (from an image nobody validated) means no check, with a warning."""
+        try:
+            validate(rec["Config"].get("Healthcheck"))
+            s = settings(rec["Config"].get("Healthcheck"))
+        except Exception as e:
+            log.warning("container %s: ignoring its healthcheck: %s", rec["Id"][:12], e)
+            s = None
         self.stop(rec["Id"])
         if s is None:
             rec["State"].pop("Health", None)
@@ -192,15 +200,27 @@ class HealthMonitor:
 
         r, w = os.pipe2(os.O_CLOEXEC)
         null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        started: asyncio.Future[Any] | None = None
         try:
             proc = exec_process(self.engine, rec, {"Cmd": s.argv}, False, None)
-            p = await asyncio.to_thread(self.engine.runtime.exec, rec["Id"], proc, stdio=(null, w, w))
+            started = asyncio.ensure_future(asyncio.to_thread(self.engine.runtime.exec, rec["Id"], proc,
+                                                              stdio=(null, w, w)))
+            p = await asyncio.shield(started)
+        except asyncio.CancelledError:
+            os.close(r)
+            if started is None:
+                os.close(w)
+                os.close(null)
+            else:  # the exec still runs in its thread and uses w and null: clean up when it ends
+                started.add_done_callback(lambda f: _abandon(f, (w, null)))
+            raise
         except Exception as e:  # a probe that cannot start is a failed probe
             os.close(r)
-            return -1, str(getattr(e, "message", e))[:MAX_OUTPUT]
-        finally:
             os.close(w)
             os.close(null)
+            return -1, str(getattr(e, "message", e))[:MAX_OUTPUT]
+        os.close(w)
+        os.close(null)
         out = bytearray()
         loop = asyncio.get_running_loop()
         done = loop.create_future()
@@ -212,7 +232,9 @@ class HealthMonitor:
             if data:
                 if len(out) < MAX_OUTPUT:
                     out.extend(data[:MAX_OUTPUT - len(out)])
-            elif not done.done():
+                return
+            loop.remove_reader(r)  # EOF: the probe may still run, with its output closed
+            if not done.done():
                 done.set_result(None)
 
         os.set_blocking(r, False)
@@ -229,11 +251,31 @@ class HealthMonitor:
         finally:
             loop.remove_reader(r)
             os.close(r)
-            if not finished:  # timed out, or the monitor was cancelled: the probe is our child, reap it
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(p.pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    p.wait()
+            if not finished:  # timed out, or the monitor was cancelled: kill the probe, reap it
+                _kill_and_reap(p)
+
+
+def _kill_and_reap(p: Any) -> None:
+    """SIGKILL a probe and reap it off the event loop: a probe in a frozen (paused) container
+    cannot die until it is thawed, and waiting for it here would stall the whole daemon."""
+    import threading
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(p.pid, signal.SIGKILL)
+
+    def reap() -> None:
+        with contextlib.suppress(ChildProcessError, OSError):
+            p.wait()
+    threading.Thread(target=reap, name="probe-reaper", daemon=True).start()
+
+
+def _abandon(fut: asyncio.Future[Any], fds: tuple[int, ...]) -> None:
+    """A probe whose monitor was cancelled while it started: close its fds, kill and reap it."""
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if not fut.cancelled() and fut.exception() is None:
+        _kill_and_reap(fut.result())
 
 
 def _human(seconds: float) -> str:

@@ -178,8 +178,9 @@ def realize(plan: list[dict[str, Any]], volumes: VolumeService) -> list[MountSpe
     for m in plan:
         if m["Type"] == "volume":
             name = m["Source"] or None
-            meta = volumes.create(name, anonymous=name is None)
-            m["Source"] = meta["Name"]
+            m["Anonymous"] = anonymous = bool(m.get("Anonymous", name is None))
+            meta = volumes.create(name, anonymous=anonymous)
+            m["Source"] = meta["Name"]  # written back by the caller: the same volume on every start
             out.append(MountSpec("volume", meta["Mountpoint"], m["Destination"], m["RW"], name=meta["Name"],
                                  nocopy=bool(m.get("NoCopy"))))
         elif m["Type"] == "bind":

@@ -185,28 +185,31 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
     """
     parent, child = Channel.pair()
     direct = init.can_fork_directly(cfg)
-    if direct:
-        pid1 = _fork_init(cfg.new_flags & syscalls.CLONE_NEWPID != 0)
-        if pid1 == 0:  # pragma: no cover - runs in the child
-            parent.close()
-            init.direct_init(cfg, child)
-    else:
-        pid1 = os.fork()
-        if pid1 == 0:  # pragma: no cover - runs in the child
-            parent.close()
-            init.stage1(cfg, child)
-    child.close()
-    init_pid = pid1 if direct else 0
-    if cgroup_procs:
-        # If the child already failed, the move fails too; its error message is
-        # still queued on the channel: keep reading.
-        with contextlib.suppress(ProcessLookupError):
-            _join_cgroups(pid1, cgroup_procs)
+    pid1 = 0
+    try:
         if direct:
-            with contextlib.suppress(BrokenPipeError, ConnectionError):
-                parent.send({"type": "cgroup-joined"})
+            pid1 = _fork_init(cfg.new_flags & syscalls.CLONE_NEWPID != 0)
+            if pid1 == 0:  # pragma: no cover - runs in the child
+                parent.close()
+                init.direct_init(cfg, child)
+        else:
+            pid1 = os.fork()
+            if pid1 == 0:  # pragma: no cover - runs in the child
+                parent.close()
+                init.stage1(cfg, child)
+    finally:
+        child.close()
+    init_pid = pid1 if direct else 0
     console = None
     try:
+        if cgroup_procs:
+            # If the child already failed, the move fails too; its error message is
+            # still queued on the channel: keep reading.
+            with contextlib.suppress(ProcessLookupError):
+                _join_cgroups(pid1, cgroup_procs)
+            if direct:
+                with contextlib.suppress(BrokenPipeError, ConnectionError):
+                    parent.send({"type": "cgroup-joined"})
         if direct and on_pid is not None:
             on_pid(init_pid)
         while True:
@@ -241,7 +244,7 @@ def spawn(cfg: init.InitConfig, uid_maps: Any = (), gid_maps: Any = (),
                 os.waitpid(init_pid, 0)
         raise
     finally:
-        if not direct:
+        if not direct and pid1:
             os.waitpid(pid1, 0)
         parent.close()
 
