@@ -10,6 +10,7 @@ failure is still a plain HTTP error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
@@ -36,16 +37,20 @@ class _ThreadPipe:
 
     Writes are gathered into 1 MiB pieces: a hand-over costs a round trip
     between the threads, and tar writers write headers of 512 bytes and data
-    in small blocks.
+    in small blocks. Once the reader is gone (``closed`` set: the client hung
+    up), every write raises ``BrokenPipeError`` so the producer stops instead
+    of waiting forever for room in the queue.
     """
 
     PIECE = 1 << 20
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, q: asyncio.Queue[Any]) -> None:
-        self.loop, self.q = loop, q
+    def __init__(self, loop: asyncio.AbstractEventLoop, q: asyncio.Queue[Any], closed: threading.Event) -> None:
+        self.loop, self.q, self.closed = loop, q, closed
         self.buf = bytearray()
 
     def write(self, data: bytes) -> int:
+        if self.closed.is_set():
+            raise BrokenPipeError("the client went away")
         self.buf += data
         if len(self.buf) >= self.PIECE:
             self.flush()
@@ -54,7 +59,12 @@ class _ThreadPipe:
     def flush(self) -> None:
         if self.buf:
             piece, self.buf = bytes(self.buf), bytearray()
-            asyncio.run_coroutine_threadsafe(self.q.put(piece), self.loop).result()
+            self.put(piece)
+
+    def put(self, item: Any) -> None:
+        if self.closed.is_set():
+            raise BrokenPipeError("the client went away")
+        asyncio.run_coroutine_threadsafe(self.q.put(item), self.loop).result()
 
 
 async def stream_from_thread(req: Request, produce: Callable[[BinaryIO], None], content_type: str,
@@ -62,25 +72,32 @@ async def stream_from_thread(req: Request, produce: Callable[[BinaryIO], None], 
     """Run ``produce(sink)`` in a thread and stream what it writes as the response body."""
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[bytes | None | BaseException] = asyncio.Queue(maxsize=4)
+    closed = threading.Event()
+    pipe = _ThreadPipe(loop, q, closed)
 
     def work() -> None:
         try:
-            pipe = _ThreadPipe(loop, q)
             produce(pipe)  # type: ignore[arg-type]
             pipe.flush()
-            asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
+            pipe.put(None)
         except BaseException as e:
-            asyncio.run_coroutine_threadsafe(q.put(e), loop).result()
+            with contextlib.suppress(BrokenPipeError):
+                pipe.put(e)
 
     threading.Thread(target=work, daemon=True).start()
-    first = await q.get()
-    if isinstance(first, BaseException):
-        raise first
-    out = await req.stream(content_type=content_type, headers=headers)
-    item: bytes | None | BaseException = first
-    while isinstance(item, bytes):
-        await out.write(item)
-        item = await q.get()
-    if isinstance(item, BaseException):
-        raise ConnectionAbortedError(str(item))  # headers are out: cut the stream
-    await out.end()
+    try:
+        first = await q.get()
+        if isinstance(first, BaseException):
+            raise first
+        out = await req.stream(content_type=content_type, headers=headers)
+        item: bytes | None | BaseException = first
+        while isinstance(item, bytes):
+            await out.write(item)
+            item = await q.get()
+        if isinstance(item, BaseException):
+            raise ConnectionAbortedError(str(item))  # headers are out: cut the stream
+        await out.end()
+    finally:
+        closed.set()
+        while not q.empty():  # wake a producer blocked on a full queue; it sees `closed` next
+            q.get_nowait()
