@@ -141,3 +141,17 @@ def test_rm_containers_that_exit_while_the_daemon_is_dead_are_removed_on_restart
     while time.monotonic() < deadline + 10 and proc.docker("ps", "-aq").stdout.strip():
         time.sleep(0.1)
     assert proc.docker("ps", "-aq").stdout.strip() == ""
+
+
+def test_a_root_left_mounted_by_a_crash_is_unmounted_on_restart(proc: Any) -> None:
+    cid = proc.docker("create", "--name", "mounted", "busybox", "true").stdout.strip()
+    rootfs = os.path.join(proc.base, "root", "containers", cid, "rootfs")
+    proc.kill9()
+    subprocess.run(["mount", "-t", "tmpfs", "leftover", rootfs], check=True)  # as if cp/copy-up was cut off
+    try:
+        proc.start()
+        with open("/proc/self/mountinfo") as f:
+            assert rootfs not in [line.split()[4] for line in f]
+        assert proc.docker("start", "-a", "mounted").returncode == 0
+    finally:
+        subprocess.run(["umount", rootfs], capture_output=True)

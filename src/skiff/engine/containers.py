@@ -54,6 +54,21 @@ def _find_init() -> str | None:
     return next((p for p in _INIT_CANDIDATES if os.path.exists(p)), None)
 
 
+def _unmount_below(root: str) -> None:
+    """Detach every mount under ``root`` (deepest first)."""
+    from skiff.runtime import syscalls
+
+    prefix = root.rstrip("/") + "/"
+    try:
+        with open("/proc/self/mountinfo") as f:
+            points = [line.split()[4].replace("\\040", " ") for line in f]
+    except OSError:
+        return
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        with contextlib.suppress(OSError):
+            syscalls.umount2(point, syscalls.MNT_DETACH)
+
+
 _MAX_ETC_FILE = 4 << 20
 
 
@@ -837,6 +852,7 @@ class Engine:
 
     async def recover(self) -> None:
         """Reconcile records with the kernel after a (clean or crashed) restart."""
+        _unmount_below(self.store.root)  # a root mounted for cp or copy-up when the daemon died
         known = {rec["Id"] for rec in self.store.all()}
         with contextlib.suppress(Exception):
             for key in self.images.container_rootfs_keys():
