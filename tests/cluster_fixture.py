@@ -111,6 +111,12 @@ class LocalCluster:
             await self.client.close()
             await self.server.stop()
 
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self._main is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._main.cancel)

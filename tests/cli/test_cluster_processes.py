@@ -81,14 +81,7 @@ def test_leader_election_failover(api: Cluster) -> None:
         _dump([*cms.values(), *others])
         raise
     finally:
-        for p in [*cms.values(), *others]:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        _stop_all([*cms.values(), *others])
 
 
 def test_scheduler_leader_election_failover(api: Cluster) -> None:
@@ -119,11 +112,16 @@ def test_scheduler_leader_election_failover(api: Cluster) -> None:
         _dump([*scheds.values(), sim])
         raise
     finally:
-        for p in [*scheds.values(), sim]:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+        _stop_all([*scheds.values(), sim])
+
+
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM what still runs, SIGKILL what does not stop within 10 s."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()

@@ -26,11 +26,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    c = LocalCluster(nodes=3).start()
-    try:
+    with LocalCluster(nodes=3) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def test_apply_spreads_and_rolls_out(cluster: LocalCluster) -> None:

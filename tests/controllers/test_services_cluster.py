@@ -11,11 +11,8 @@ from tests.cluster_fixture import LocalCluster
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    c = LocalCluster(nodes=2, node_cpu="2").start()
-    try:
+    with LocalCluster(nodes=2, node_cpu="2") as c:
         yield c
-    finally:
-        c.stop()
 
 
 def test_python_client_deployment_and_service_endpoints(cluster: LocalCluster) -> None:

@@ -57,15 +57,12 @@ spec:
 @pytest.fixture(scope="module")
 def fake() -> Iterator[LocalCluster]:
     metrics = StaticMetrics()
-    c = LocalCluster(nodes=3, clock=FakeClock(start=time.time()), options=ManagerOptions(
-        metrics=metrics, job_backoff_base=0.2),
-        controllers=["replicaset", "deployment", "job", "cronjob", "horizontalpodautoscaling",
-                     "garbagecollector"]).start()
-    c.metrics = metrics  # type: ignore[attr-defined]
-    try:
+    with LocalCluster(nodes=3, clock=FakeClock(start=time.time()), options=ManagerOptions(
+            metrics=metrics, job_backoff_base=0.2),
+            controllers=["replicaset", "deployment", "job", "cronjob", "horizontalpodautoscaling",
+                         "garbagecollector"]) as c:
+        c.metrics = metrics  # type: ignore[attr-defined]
         yield c
-    finally:
-        c.stop()
 
 
 def _jobs(c: LocalCluster, cj: str) -> list[dict]:  # type: ignore[type-arg]
@@ -127,11 +124,8 @@ def test_hpa_scales_up_then_down_after_window(fake: LocalCluster) -> None:
 
 @pytest.fixture(scope="module")
 def real() -> Iterator[LocalCluster]:
-    c = LocalCluster(nodes=3).start()
-    try:
+    with LocalCluster(nodes=3) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def test_dead_node_is_tainted_and_pods_move(real: LocalCluster) -> None:
@@ -228,12 +222,9 @@ spec:
 
 
 def test_min_ready_seconds_on_the_clock() -> None:
-    fake = LocalCluster(nodes=1, clock=FakeClock(start=time.time()), sim_on_clock=True,
-                        controllers=["replicaset", "deployment"]).start()
-    try:
+    with LocalCluster(nodes=1, clock=FakeClock(start=time.time()), sim_on_clock=True,
+                      controllers=["replicaset", "deployment"]) as fake:
         _min_ready(fake)
-    finally:
-        fake.stop()
 
 
 def _min_ready(fake: LocalCluster) -> None:

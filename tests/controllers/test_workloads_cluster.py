@@ -60,11 +60,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    c = LocalCluster(nodes=3).start()
-    try:
+    with LocalCluster(nodes=3) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def test_statefulset_ordering_identity_and_pvc_retention(cluster: LocalCluster) -> None:

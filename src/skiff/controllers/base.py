@@ -22,6 +22,7 @@ from typing import Any
 from skiff.client import Client, Informer, RateLimiter, SharedInformerFactory, ShutDown, WorkQueue
 from skiff.clock import Clock, RealClock
 from skiff.controllers.events import EventRecorder
+from skiff.controllers.objects import controller_ref, namespace
 from skiff.controllers.objects import key as obj_key
 from skiff.errors import Conflict, NotFound, SkiffError
 
@@ -104,6 +105,20 @@ class Controller:
         """add/update/delete handlers that enqueue the object's own key."""
         fn = enqueue or self.enqueue
         return {"on_add": fn, "on_update": lambda old, new: fn(new), "on_delete": fn}
+
+    def enqueue_controller(self, obj: Obj, kind: str) -> bool:
+        """Enqueue the ``kind`` that controls ``obj`` (its controller ownerReference); whether it had one."""
+        ref = controller_ref(obj)
+        if ref is None or ref.get("kind") != kind:
+            return False
+        self.queue.add(f"{namespace(obj)}/{ref['name']}")
+        return True
+
+    def owner_handlers(self, kind: str) -> dict[str, Any]:
+        """Handlers for a dependent resource (pods, jobs, ...): each event enqueues its ``kind`` owner."""
+        def enqueue(obj: Obj) -> None:
+            self.enqueue_controller(obj, kind)
+        return self.handlers(enqueue)
 
     # -- running --
 

@@ -37,12 +37,7 @@ class CronJobController(Controller):
         self.cronjobs = self.ctx.informer("cronjobs")
         self.cronjobs.add_event_handler(**self.handlers())
         self.jobs = owned_informer(self.ctx, "jobs")
-        self.jobs.add_event_handler(**self.handlers(self._job_changed))
-
-    def _job_changed(self, job: Obj) -> None:
-        ref = o.controller_ref(job)
-        if ref is not None and ref.get("kind") == "CronJob":
-            self.queue.add(f"{o.namespace(job)}/{ref['name']}")
+        self.jobs.add_event_handler(**self.owner_handlers("CronJob"))
 
     async def reconcile(self, key: str) -> float | None:
         cj = self.cronjobs.store.get(key)

@@ -85,7 +85,7 @@ class DaemonSetController(Controller):
         self.nodes.add_event_handler(on_add=self._all, on_delete=self._all,
                                      on_update=self._node_update)
         self.pods = pods_informer(self.ctx)
-        self.pods.add_event_handler(**self.handlers(self._pod_changed))
+        self.pods.add_event_handler(**self.owner_handlers("DaemonSet"))
         self.revisions = owned_informer(self.ctx, "controllerrevisions")
 
     def _all(self, _obj: Obj) -> None:
@@ -96,11 +96,6 @@ class DaemonSetController(Controller):
         if old.get("spec") != new.get("spec") or old["metadata"].get("labels") != \
                 new["metadata"].get("labels"):
             self._all(new)
-
-    def _pod_changed(self, pod: Obj) -> None:
-        ref = o.controller_ref(pod)
-        if ref is not None and ref.get("kind") == "DaemonSet":
-            self.queue.add(f"{o.namespace(pod)}/{ref['name']}")
 
     async def reconcile(self, key: str) -> float | None:
         ds = self.sets.store.get(key)

@@ -76,12 +76,7 @@ class JobController(Controller):
         self.jobs = self.ctx.informer("jobs")
         self.jobs.add_event_handler(**self.handlers())
         self.pods = pods_informer(self.ctx)
-        self.pods.add_event_handler(**self.handlers(self._pod_changed))
-
-    def _pod_changed(self, pod: Obj) -> None:
-        ref = o.controller_ref(pod)
-        if ref is not None and ref.get("kind") == "Job":
-            self.queue.add(f"{o.namespace(pod)}/{ref['name']}")
+        self.pods.add_event_handler(**self.owner_handlers("Job"))
 
     async def reconcile(self, key: str) -> float | None:
         job = self.jobs.store.get(key)

@@ -78,14 +78,9 @@ class StatefulSetController(Controller):
         self.sets = self.ctx.informer("statefulsets")
         self.sets.add_event_handler(**self.handlers())
         self.pods = pods_informer(self.ctx)
-        self.pods.add_event_handler(**self.handlers(self._pod_changed))
+        self.pods.add_event_handler(**self.owner_handlers("StatefulSet"))
         self.revisions = owned_informer(self.ctx, "controllerrevisions")
         self.pvcs = self.ctx.informer("persistentvolumeclaims")
-
-    def _pod_changed(self, pod: Obj) -> None:
-        ref = o.controller_ref(pod)
-        if ref is not None and ref.get("kind") == "StatefulSet":
-            self.queue.add(f"{o.namespace(pod)}/{ref['name']}")
 
     async def _ensure_revision(self, sts: Obj, h: str) -> Obj:
         return await ensure_revision(self.client, self.revisions, sts, h)

@@ -55,10 +55,9 @@ class DeploymentController(Controller):
         self.pods.add_event_handler(on_delete=self._pod_deleted)
 
     def _rs_changed(self, rs: Obj) -> None:
-        ref = o.controller_ref(rs)
-        if ref is not None and ref.get("kind") == "Deployment":
-            self.queue.add(f"{o.namespace(rs)}/{ref['name']}")
-        elif ref is None:
+        if self.enqueue_controller(rs, "Deployment"):
+            return
+        if o.controller_ref(rs) is None:
             for d in self.deployments.store.list(o.namespace(rs)):
                 if o.matches((d.get("spec") or {}).get("selector"), rs):
                     self.enqueue(d)
