@@ -31,6 +31,16 @@ from skiff.simulator.nodes import SimulatedNodes
 KUBECTL = os.environ.get("KUBECTL", "kubectl")
 
 
+def run_kubectl(kubeconfig: str, cache_dir: str, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """The real kubectl against ``kubeconfig``; a failure with ``check`` is an AssertionError with its output."""
+    cmd = [KUBECTL, "--kubeconfig", kubeconfig, "--cache-dir", cache_dir, *args]
+    p = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
 def require_kubectl() -> None:
     """Cluster tests drive the real kubectl; without one they are skipped, not failed."""
     import pytest
@@ -145,13 +155,8 @@ class LocalCluster:
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        cmd = [KUBECTL, "--kubeconfig", self.kubeconfig, "--cache-dir",
-               os.path.join(self.tmp, "kcache"), *args]
-        p = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
-        if check and p.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n"
-                                 f"{p.stdout}\n{p.stderr}")
-        return p
+        return run_kubectl(self.kubeconfig, os.path.join(self.tmp, "kcache"), *args, input=input, check=check,
+                           timeout=timeout)
 
     def json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.cluster_fixture import KUBECTL, run_kubectl
 from tests.etcd_fixture import etcd_server, free_port
-
-KUBECTL = os.environ.get("KUBECTL", "kubectl")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -40,13 +39,8 @@ class Cluster:
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl with a fresh cache dir and this cluster's kubeconfig."""
-        cmd = [KUBECTL, "--kubeconfig", self.kubeconfig, "--cache-dir",
-               os.path.join(self.tmp, "kcache"), *args]
-        p = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
-        if check and p.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n"
-                                 f"{p.stderr}")
-        return p
+        return run_kubectl(self.kubeconfig, os.path.join(self.tmp, "kcache"), *args, input=input, check=check,
+                           timeout=timeout)
 
     def json(self, *args: str) -> dict:  # type: ignore[type-arg]
         return json.loads(self.kubectl(*args, "-o", "json").stdout)  # type: ignore[no-any-return]
