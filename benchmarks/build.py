@@ -38,6 +38,7 @@ import time
 from skiff.build.imagestore import ImageServiceStore
 from skiff.busybox import build_rootfs
 from skiff.images.service import ImageService
+from skiff.runtime.cgroups import remove_tree
 
 SKIFF = os.path.join(os.path.dirname(sys.executable), "skiff")
 CGROUP_PARENT = f"/skiff-bench-build-{os.getpid()}"
@@ -79,21 +80,7 @@ def main() -> int:
         if os.path.isdir(podman_root):
             subprocess.run(["umount", "-R", podman_root], stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(work, ignore_errors=True)
-        remove_cgroups(CGROUP_PARENT)
-
-
-def remove_cgroups(parent: str) -> None:
-    """The (now empty) cgroup parent of the RUN containers, in every hierarchy."""
-    from skiff.runtime.cgroups import detect
-
-    layout = detect()
-    for root in [h.mountpoint for h in layout.hierarchies] + [layout.unified or ""]:
-        path = os.path.join(root, parent.lstrip("/"))
-        if root and os.path.isdir(path):
-            for child in os.listdir(path):
-                if os.path.isdir(os.path.join(path, child)):
-                    os.rmdir(os.path.join(path, child))
-            os.rmdir(path)
+        remove_tree(CGROUP_PARENT)
 
 
 def bench(work: str, rounds: int) -> int:

@@ -37,9 +37,7 @@ import time
 from collections.abc import Callable
 
 from skiff.busybox import build_rootfs
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from skiffd_proc import SkiffDaemon
+from skiff.engine.private import PrivateDaemon
 
 
 def containers_conf(path: str) -> str:
@@ -126,7 +124,7 @@ def rss_kib(pid: int) -> int:
 class Tools:
     def __init__(self, work: str) -> None:
         self.work = work
-        self.skiffd = SkiffDaemon(work, "bench")
+        self.skiffd = PrivateDaemon(work, "bench")
         self.docker_env = self.skiffd.docker_env
         self.podman_env = {**os.environ, "CONTAINERS_CONF": containers_conf(os.path.join(work, "containers.conf"))}
         self.podman = [shutil.which("podman") or "podman", "--root", os.path.join(work, "podman"),

@@ -38,8 +38,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from skiffd_proc import SkiffDaemon
+from skiff.engine.private import PrivateDaemon
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_BIN = os.path.join(os.path.dirname(HERE), ".venv", "bin")
@@ -200,7 +199,7 @@ def measure(work: str, host: str, runs: int) -> int:
     # The Docker user's path: the real docker CLI against a skiffd holding the same image.
     dwork = os.path.join(work, "skiffd")
     os.makedirs(dwork)
-    daemon = SkiffDaemon(dwork, "img")
+    daemon = PrivateDaemon(dwork, "img")
     daemon.start()
     try:
         docker_setup(daemon, archive)
@@ -212,11 +211,11 @@ def measure(work: str, host: str, runs: int) -> int:
     return 0
 
 
-def docker_setup(daemon: SkiffDaemon, archive: str) -> None:
+def docker_setup(daemon: PrivateDaemon, archive: str) -> None:
     subprocess.run(["docker", "load", "-q", "-i", archive], env=daemon.docker_env, check=True, capture_output=True)
 
 
-def docker_empty(daemon: SkiffDaemon) -> None:
+def docker_empty(daemon: PrivateDaemon) -> None:
     """Remove every image from skiffd; its garbage collection leaves the store empty."""
     ids = subprocess.run(["docker", "images", "-aq", "--no-trunc"], env=daemon.docker_env, check=True,
                          capture_output=True, text=True).stdout.split()
@@ -230,7 +229,7 @@ def docker_empty(daemon: SkiffDaemon) -> None:
 
 
 def run_rounds(b: Bench, work: str, host: str, image: str, sroot: str, proot: str, runs: int,
-               skiff_env: dict[str, str], daemon: SkiffDaemon) -> None:
+               skiff_env: dict[str, str], daemon: PrivateDaemon) -> None:
     def docker(*args: str) -> float:
         return b.run([*WRAP_SKIFF, "docker", *args], daemon.docker_env)
 

@@ -99,23 +99,17 @@ def main() -> int:
     os.chmod(work, 0o755)
     # Containers without a cgroupsPath go under /skiff/<id> (skiff) and /<id> (runc, crun): each
     # removes its own cgroup; the /skiff parent is removed too unless it was there before.
-    had_parent = [d for d in _parents("skiff") if os.path.isdir(d)]
+    from skiff.runtime.cgroups import detect, remove_tree
+
+    layout = detect()
+    roots = [h.mountpoint for h in layout.hierarchies] + ([layout.unified] if layout.unified else [])
+    had_parent = any(os.path.isdir(os.path.join(r, "skiff")) for r in roots)
     try:
         return bench(work, args.n)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if not had_parent:
-            for d in _parents("skiff"):
-                with contextlib.suppress(OSError):
-                    os.rmdir(d)
-
-
-def _parents(name: str) -> list[str]:
-    from skiff.runtime.cgroups import detect
-
-    layout = detect()
-    return [os.path.join(root, name) for root in [h.mountpoint for h in layout.hierarchies] + [layout.unified or ""]
-            if root]
+            remove_tree("/skiff", layout)
 
 
 def bench(work: str, n: int) -> int:

@@ -13,7 +13,6 @@ port, ``ps``, ``exec``, ``logs``, ``rm``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ from skiff.busybox import build_rootfs
 from skiff.oci.defaults import default_spec
 from skiff.oci.runtime_spec import Spec
 from skiff.runtime import Runtime
+from skiff.runtime.cgroups import remove_tree
 from skiff.runtime.container import ExitStatus
 
 Mutator = Callable[[dict[str, Any]], None]
@@ -115,21 +115,6 @@ def _cpu(quota: int, period: int) -> Mutator:
     return m
 
 
-def _remove_cgroup_parent(parent: str) -> None:
-    """The demo's containers are gone; remove their (now empty) parent cgroup."""
-    from skiff.runtime.cgroups import detect
-
-    layout = detect()
-    for root in [h.mountpoint for h in layout.hierarchies] + [layout.unified or ""]:
-        d = os.path.join(root, parent.lstrip("/"))
-        for sub in (os.listdir(d) if os.path.isdir(d) else []):
-            if os.path.isdir(os.path.join(d, sub)):
-                with contextlib.suppress(OSError):
-                    os.rmdir(os.path.join(d, sub))
-        with contextlib.suppress(OSError):
-            os.rmdir(d)
-
-
 def run_demo(keep: bool = False) -> int:
     if os.geteuid() != 0:
         Console(stderr=True).print("[red]skiff demo needs root (namespaces, cgroups, mounts)[/red]")
@@ -176,7 +161,7 @@ def run_demo(keep: bool = False) -> int:
 
         results += run_engine_demo(c, workdir, demo.rootfs)
     finally:
-        _remove_cgroup_parent("/skiff-demo")
+        remove_tree("/skiff-demo")
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     table = Table(title="demo summary")

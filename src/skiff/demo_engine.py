@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from collections.abc import Callable
 
 from rich.console import Console
 from rich.panel import Panel
+
+from skiff.engine.private import PrivateDaemon
 
 DOCKERFILE = """\
 FROM busybox:demo
@@ -54,16 +55,11 @@ class EngineDemo:
         self.console = console
         self.work = os.path.join(workdir, "engine")
         self.rootfs = rootfs
-        self.root = os.path.join(self.work, "root")
-        self.run_root = os.path.join(self.work, "run")
-        self.socket = os.path.join(self.work, "docker.sock")
-        tag = os.getpid() % 100000
-        self.bridge = f"skd{tag}"
-        self.table = f"skiffdemo{tag}"
-        self.cgroup_parent = f"/skiff-demo-engine-{tag}"
+        self.daemon = PrivateDaemon(self.work, "demo")
+        self.root, self.socket = self.daemon.root, self.daemon.socket
+        self.cgroup_parent = self.daemon.cgroup_parent
         self.bin = os.path.dirname(sys.executable)
         self.docker = shutil.which("docker")
-        self.daemon: subprocess.Popen[bytes] | None = None
         os.makedirs(self.work, exist_ok=True)
 
     # --- the client ---------------------------------------------------------------------
@@ -90,44 +86,10 @@ class EngineDemo:
         return ok
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_CONFIG": os.path.join(self.work, "cfg"),
-                "DOCKER_BUILDKIT": "0", "DOCKER_CLI_HINTS": "false"}
+        return {**self.daemon.docker_env, "DOCKER_BUILDKIT": "0", "DOCKER_CLI_HINTS": "false"}
 
     def name(self) -> str:
         return "docker" if self.docker else "skiff"
-
-    # --- the daemon ---------------------------------------------------------------------
-
-    def start_daemon(self) -> None:
-        log = open(os.path.join(self.work, "skiffd.log"), "ab")  # noqa: SIM115 - the daemon's for its life
-        self.daemon = subprocess.Popen(
-            [os.path.join(self.bin, "skiffd"), "--root", self.root, "--run-root", self.run_root,
-             "-H", f"unix://{self.socket}", "--bridge", self.bridge, "--firewall-table", self.table,
-             "--cgroup-parent", self.cgroup_parent], stdout=log, stderr=log)
-        log.close()
-        deadline = time.monotonic() + 30
-        while not os.path.exists(self.socket):
-            if self.daemon.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"skiffd did not start; see {self.work}/skiffd.log")
-            time.sleep(0.05)
-
-    def stop_daemon(self) -> None:
-        if self.daemon is not None and self.daemon.poll() is None:
-            self.daemon.send_signal(signal.SIGTERM)
-            try:
-                self.daemon.wait(60)
-            except subprocess.TimeoutExpired:
-                self.daemon.kill()
-                self.daemon.wait()
-        # The bridge and the firewall table outlive a daemon (as docker0 does); the demo's go now.
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
-        subprocess.run(["nft", "delete", "table", "inet", self.table], capture_output=True)
-        subprocess.run(["nft", "delete", "table", "ip", self.table], capture_output=True)
-        netns = os.path.join(self.run_root, "netns")
-        if os.path.isdir(netns):
-            for f in os.listdir(netns):
-                subprocess.run(["umount", os.path.join(netns, f)], capture_output=True)
-            subprocess.run(["umount", netns], capture_output=True)
 
     # --- the demo -----------------------------------------------------------------------
 
@@ -158,8 +120,9 @@ class EngineDemo:
             ok1 = self.sh("import a busybox base image", [skiff, "import", "--root", self.root, base, "busybox:demo"],
                           "skiff import busybox.tar busybox:demo")
             ok2 = self.sh("build an image from a Dockerfile",
-                          [skiff, "build", "--root", self.root, "--run-root", os.path.join(self.run_root, "build"),
-                           "--cgroup-parent", self.cgroup_parent + "/build", "-t", "demo/web", ctx],
+                          [skiff, "build", "--root", self.root, "--run-root",
+                           os.path.join(self.daemon.run_root, "build"), "--cgroup-parent",
+                           self.cgroup_parent + "/build", "-t", "demo/web", ctx],
                           "skiff build -t demo/web .")
         return [("image import", ok1), ("image build", ok2)]
 
@@ -206,7 +169,7 @@ def run_engine_demo(console: Console, workdir: str, rootfs: str) -> list[tuple[s
     try:
         if not demo.docker:
             results += demo.image_steps()
-        demo.start_daemon()
+        demo.daemon.start()
         if demo.docker:
             demo.sh("the daemon", demo.client("version", "--format", "client {{.Client.Version}}, server "
                                               "{{.Server.Version}} (API {{.Server.APIVersion}})"),
@@ -220,9 +183,5 @@ def run_engine_demo(console: Console, workdir: str, rootfs: str) -> list[tuple[s
     finally:
         with contextlib.suppress(Exception):
             subprocess.run(demo.client("rm", "-f", "web"), capture_output=True, env=demo.env(), timeout=60)
-        demo.stop_daemon()
-        from skiff.demo import _remove_cgroup_parent
-
-        _remove_cgroup_parent(demo.cgroup_parent + "/build")
-        _remove_cgroup_parent(demo.cgroup_parent)
+        demo.daemon.stop()  # the build's cgroups are under the daemon's parent: removed with it
     return results

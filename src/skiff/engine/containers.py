@@ -183,7 +183,6 @@ class Engine:
             # dockerd's default-cgroupns-mode: private on cgroup v2, the host's on v1 and hybrid hosts
             host["CgroupnsMode"] = "private" if self.runtime.layout.mode == "v2" else "host"
         cid = ids.new_id()
-        healthmod.validate(body.get("Healthcheck"))
         for dev in host.get("Devices") or []:
             ocispec.device_entries(dev)  # a missing or non-device path is a 400 at create, not at start
         config = cfgmod.merge_config(body, image.run_config, cid)

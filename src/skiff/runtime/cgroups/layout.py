@@ -117,3 +117,16 @@ def detect() -> Layout:
             cg = f.read()
         _cached = parse(mi, cg)
     return _cached
+
+
+def remove_tree(parent: str, layout: Layout | None = None) -> None:
+    """Remove the cgroup ``parent`` (e.g. ``/skiff-demo-123``) and its sub-cgroups, deepest first, in
+    every hierarchy. A cgroup still in use (a process inside) is left alone: only empty ones go."""
+    import contextlib
+
+    layout = layout or detect()
+    for root in [h.mountpoint for h in layout.hierarchies] + ([layout.unified] if layout.unified else []):
+        top = os.path.join(root, parent.lstrip("/"))
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            with contextlib.suppress(OSError):
+                os.rmdir(dirpath)
