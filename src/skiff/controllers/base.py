@@ -211,10 +211,8 @@ class Expectations:
 
 def owner_index(obj: Obj) -> list[str]:
     """Index objects by the uid of their controller (``owner`` index)."""
-    for ref in obj["metadata"].get("ownerReferences") or ():
-        if ref.get("controller"):
-            return [str(ref.get("uid", ""))]
-    return []
+    ref = controller_ref(obj)
+    return [str(ref.get("uid", ""))] if ref is not None else []
 
 
 def node_index(obj: Obj) -> list[str]:

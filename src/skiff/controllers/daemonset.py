@@ -18,12 +18,11 @@ from skiff.controllers import objects as o
 from skiff.controllers.base import Controller, owned_informer, pods_informer
 from skiff.controllers.deployment.util import scaled, template_hash
 from skiff.controllers.refmanager import claim
-from skiff.controllers.revisions import ensure_revision, prune
+from skiff.controllers.revisions import HASH_LABEL, ensure_revision, prune
 from skiff.errors import NotFound
 from skiff.scheduler.plugins.helpers import find_untolerated, node_matches_pod_selector
 
 Obj = dict[str, Any]
-REV_LABEL = "controller-revision-hash"
 DAEMON_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
@@ -66,7 +65,7 @@ def target_node(pod: Obj) -> str:
 
 def daemon_pod(ds: Obj, node: str, h: str) -> Obj:
     pod = o.pod_from_template(ds["spec"]["template"], ds)
-    pod["metadata"]["labels"][REV_LABEL] = h
+    pod["metadata"]["labels"][HASH_LABEL] = h
     spec = pod["spec"]
     spec["tolerations"] = daemon_tolerations(spec)
     aff = spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})
@@ -130,7 +129,7 @@ class DaemonSetController(Controller):
             await self._rolling_update(ds, by_node, wanted, h)
         recheck = await self._status(ds, by_node, wanted, h)
         if not o.deleting(ds):
-            in_use = {(p["metadata"].get("labels") or {}).get(REV_LABEL, "") for p in owned}
+            in_use = {(p["metadata"].get("labels") or {}).get(HASH_LABEL, "") for p in owned}
             await prune(self.client, self.revisions, ds, {f"{o.name(ds)}-{x}" for x in in_use}
                         | {f"{o.name(ds)}-{h}"})
         return recheck
@@ -148,7 +147,7 @@ class DaemonSetController(Controller):
         for p in pods:
             if unavailable >= max_unavail:
                 return
-            if (p["metadata"].get("labels") or {}).get(REV_LABEL) != h:
+            if (p["metadata"].get("labels") or {}).get(HASH_LABEL) != h:
                 await self._delete(ds, p)
                 unavailable += 1
 
@@ -172,7 +171,7 @@ class DaemonSetController(Controller):
               "numberReady": sum(1 for p in on if o.is_ready(p)),
               "numberAvailable": sum(1 for p in on if o.is_available(p, mrs, now)),
               "updatedNumberScheduled": sum(1 for p in on if (p["metadata"].get("labels") or {})
-                                            .get(REV_LABEL) == h),
+                                            .get(HASH_LABEL) == h),
               "observedGeneration": ds["metadata"].get("generation", 1)}
         st["numberUnavailable"] = max(0, len(wanted) - st["numberAvailable"])
         if not st["numberUnavailable"]:

@@ -8,6 +8,7 @@ Worked example of availability: a pod Ready since 12:00:00 with
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from skiff.api.selectors import labels_match, selector_from_label_selector
@@ -55,12 +56,18 @@ def owner_ref(owner: Obj, block: bool = True) -> Obj:
             "uid": uid(owner), "controller": True, "blockOwnerDeletion": block}
 
 
-def matches(selector: Obj | None, obj: Obj) -> bool:
-    """A LabelSelector against an object's labels (an empty selector matches nothing here,
-    as controllers treat it)."""
+def selector_matcher(selector: Obj | None) -> Callable[[Obj], bool]:
+    """A LabelSelector, parsed once, as a test of objects' labels (an empty selector matches
+    nothing here, as controllers treat it)."""
     if not selector or (not selector.get("matchLabels") and not selector.get("matchExpressions")):
-        return False
-    return labels_match(selector_from_label_selector(selector), obj["metadata"].get("labels"))
+        return lambda obj: False
+    reqs = selector_from_label_selector(selector)
+    return lambda obj: labels_match(reqs, obj["metadata"].get("labels"))
+
+
+def matches(selector: Obj | None, obj: Obj) -> bool:
+    """One object against a LabelSelector (``selector_matcher`` for many)."""
+    return selector_matcher(selector)(obj)
 
 
 def deep(obj: Obj) -> Obj:
@@ -82,11 +89,17 @@ def is_active(pod: Obj) -> bool:
     return not is_terminal(pod) and not deleting(pod)
 
 
-def condition(obj: Obj, ctype: str) -> Obj | None:
-    for c in (obj.get("status") or {}).get("conditions") or ():
+def status_condition(status: Obj, ctype: str) -> Obj | None:
+    """A condition of a *status* dict."""
+    for c in status.get("conditions") or ():
         if c.get("type") == ctype:
             return c  # type: ignore[no-any-return]
     return None
+
+
+def condition(obj: Obj, ctype: str) -> Obj | None:
+    """A condition of an object (its ``status.conditions``)."""
+    return status_condition(obj.get("status") or {}, ctype)
 
 
 def is_ready(pod: Obj) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from skiff.client import Client
-from skiff.controllers.objects import controller_ref, deleting, is_active, matches, owner_ref
+from skiff.controllers.objects import controller_ref, deleting, is_active, owner_ref, selector_matcher
 from skiff.errors import NotFound
 
 Obj = dict[str, Any]
@@ -21,12 +21,13 @@ def classify(owner: Obj, selector: Obj | None, candidates: list[Obj]
              ) -> tuple[list[Obj], list[Obj], list[Obj]]:
     """(owned and matching, orphans to adopt, owned but no longer matching: release)."""
     ouid = owner["metadata"]["uid"]
+    matches = selector_matcher(selector)  # parsed once, not once per candidate
     owned: list[Obj] = []
     adopt: list[Obj] = []
     release: list[Obj] = []
     for o in candidates:
         ref = controller_ref(o)
-        match = matches(selector, o)
+        match = matches(o)
         if ref is not None:
             if ref.get("uid") != ouid:
                 continue

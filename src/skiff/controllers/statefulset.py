@@ -28,11 +28,10 @@ from skiff.controllers import objects as o
 from skiff.controllers.base import Controller, owned_informer, pods_informer
 from skiff.controllers.deployment.util import template_hash
 from skiff.controllers.refmanager import claim
-from skiff.controllers.revisions import ensure_revision, prune, template_of
+from skiff.controllers.revisions import HASH_LABEL, ensure_revision, prune, template_of
 from skiff.errors import AlreadyExists, NotFound
 
 Obj = dict[str, Any]
-REV_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 
@@ -54,7 +53,7 @@ def new_pod(sts: Obj, ordinal: int, template: Obj, rev: str) -> Obj:
     name = f"{o.name(sts)}-{ordinal}"
     pod = o.pod_from_template(template, sts, name_=name)
     labels = pod["metadata"]["labels"]
-    labels.update({POD_NAME_LABEL: name, POD_INDEX_LABEL: str(ordinal), REV_LABEL: rev})
+    labels.update({POD_NAME_LABEL: name, POD_INDEX_LABEL: str(ordinal), HASH_LABEL: rev})
     spec = pod["spec"]
     spec["hostname"] = name
     if (sts.get("spec") or {}).get("serviceName"):
@@ -139,7 +138,7 @@ class StatefulSetController(Controller):
                              current_rev)
         recheck = await self._status(sts, by_ord, replicas, update_rev, current_rev)
         if not o.deleting(sts):
-            in_use = {(p["metadata"].get("labels") or {}).get(REV_LABEL, "")
+            in_use = {(p["metadata"].get("labels") or {}).get(HASH_LABEL, "")
                       for p in by_ord.values()} | {update_rev, current_rev}
             await prune(self.client, self.revisions, sts, in_use)
         return recheck
@@ -184,7 +183,7 @@ class StatefulSetController(Controller):
             return
         for i in range(replicas - 1, partition - 1, -1):
             pod = by_ord.get(i)
-            if pod is not None and (pod["metadata"].get("labels") or {}).get(REV_LABEL) != \
+            if pod is not None and (pod["metadata"].get("labels") or {}).get(HASH_LABEL) != \
                     update_rev:
                 await self._delete_pod(sts, pod)
                 return
@@ -216,9 +215,9 @@ class StatefulSetController(Controller):
         pods = [p for p in by_ord.values() if not o.deleting(p) and not o.is_terminal(p)]
         mrs = int(sts["spec"].get("minReadySeconds") or 0)
         now = self.clock.now()
-        updated = sum(1 for p in pods if p["metadata"].get("labels", {}).get(REV_LABEL) ==
+        updated = sum(1 for p in pods if p["metadata"].get("labels", {}).get(HASH_LABEL) ==
                       update_rev)
-        current = sum(1 for p in pods if p["metadata"].get("labels", {}).get(REV_LABEL) ==
+        current = sum(1 for p in pods if p["metadata"].get("labels", {}).get(HASH_LABEL) ==
                       current_rev)
         ready = sum(1 for p in pods if o.is_ready(p))
         if updated == replicas and ready == replicas and len(pods) == replicas:

@@ -20,17 +20,10 @@ from typing import Any
 from skiff.clock import parse_rfc3339
 from skiff.controllers.deployment.util import max_unavailable, status_of
 from skiff.controllers.objects import set_condition
+from skiff.controllers.objects import status_condition as condition
 
 Obj = dict[str, Any]
 TIMED_OUT = "ProgressDeadlineExceeded"
-
-
-def condition(status: Obj, ctype: str) -> Obj | None:
-    """A condition of a *status* dict (not of an object)."""
-    for c in status.get("conditions") or ():
-        if c.get("type") == ctype:
-            return c  # type: ignore[no-any-return]
-    return None
 
 
 def calculate_status(d: Obj, all_rss: list[Obj], new_rs: Obj | None, now: float) -> Obj:
