@@ -88,12 +88,10 @@ class DeploymentController(Controller):
         rss = await claim(self.client, "replicasets", d, selector, self.rss.store.list(ns))
         if o.deleting(d):
             return await self.sync_status(d, rss, self._find_new(d, rss))
-        if (d.get("spec") or {}).get("paused"):
-            await self.scale(d, rss, self._find_new(d, rss))
-            return await self.sync_status(d, rss, self._find_new(d, rss))
-        if self._is_scaling_event(d, rss):
-            await self.scale(d, rss, self._find_new(d, rss))
-            return await self.sync_status(d, rss, self._find_new(d, rss))
+        if (d.get("spec") or {}).get("paused") or self._is_scaling_event(d, rss):
+            new_rs = self._find_new(d, rss)  # scaling changes replicas, never templates
+            await self.scale(d, rss, new_rs)
+            return await self.sync_status(d, rss, new_rs)
         if is_rolling(d):
             return await self.rollout_rolling(d, rss)
         return await self.rollout_recreate(d, rss)
@@ -247,10 +245,7 @@ class DeploymentController(Controller):
                 changed = True
         if changed:
             return await self.sync_status(d, rss, new_rs)
-        st = progress.calculate_status(d, rss, new_rs, self.clock.now())
-        if progress.is_complete(d, st):
-            await self.cleanup(d, rss, new_rs)
-        return await self.sync_status(d, rss, new_rs)
+        return await self._finish(d, rss, new_rs)
 
     async def rollout_recreate(self, d: Obj, rss: list[Obj]) -> float | None:
         new_rs, _ = await self.get_new_rs(d, rss, create=False)
@@ -274,10 +269,15 @@ class DeploymentController(Controller):
         if replicas_of(new_rs) != replicas:
             new_rs = await self.scale_rs(d, new_rs, replicas)
             rss = self._replace(rss, new_rs)
-        st = progress.calculate_status(d, rss, new_rs, self.clock.now())
+        return await self._finish(d, rss, new_rs)
+
+    async def _finish(self, d: Obj, rss: list[Obj], new_rs: Obj | None) -> float | None:
+        """Nothing left to scale: prune old ReplicaSets once the rollout is complete, write status."""
+        now = self.clock.now()
+        st = progress.calculate_status(d, rss, new_rs, now)
         if progress.is_complete(d, st):
             await self.cleanup(d, rss, new_rs)
-        return await self.sync_status(d, rss, new_rs)
+        return await self.sync_status(d, rss, new_rs, st, now)
 
     async def scale(self, d: Obj, rss: list[Obj], new_rs: Obj | None) -> None:
         replicas = int(d["spec"].get("replicas", 1))
@@ -295,8 +295,9 @@ class DeploymentController(Controller):
                     await self.scale_rs(d, rs, 0)
             return
         if is_rolling(d):
+            shares = rolling.proportional_scale(d, active)
             for rs in active:
-                n = rolling.proportional_scale(d, active).get(o.name(rs))
+                n = shares.get(o.name(rs))
                 await self.scale_rs(d, rs, replicas_of(rs) if n is None else n)
 
     async def cleanup(self, d: Obj, rss: list[Obj], new_rs: Obj | None) -> None:
@@ -313,9 +314,13 @@ class DeploymentController(Controller):
             except NotFound:
                 pass
 
-    async def sync_status(self, d: Obj, rss: list[Obj], new_rs: Obj | None) -> float | None:
-        now = self.clock.now()
-        st = progress.calculate_status(d, rss, new_rs, now)
+    async def sync_status(self, d: Obj, rss: list[Obj], new_rs: Obj | None, st: Obj | None = None,
+                          now: float | None = None) -> float | None:
+        """Write the status (``st`` when the caller computed it already, at ``now``); when to look again."""
+        if now is None:
+            now = self.clock.now()
+        if st is None:
+            st = progress.calculate_status(d, rss, new_rs, now)
         after = progress.rollout_conditions(d, st, new_rs, now)
         if new_rs is not None:
             failure = o.condition(new_rs, "ReplicaFailure")
