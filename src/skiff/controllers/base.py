@@ -114,6 +114,14 @@ class Controller:
         self.queue.add(f"{namespace(obj)}/{ref['name']}")
         return True
 
+    async def delete_if_exists(self, resource: str, name: str, namespace: str = "", **kw: Any) -> bool:
+        """Delete an object; whether it was there (a NotFound means someone else got there first)."""
+        try:
+            await self.client.delete(resource, name, namespace, **kw)
+        except NotFound:
+            return False
+        return True
+
     def owner_handlers(self, kind: str) -> dict[str, Any]:
         """Handlers for a dependent resource (pods, jobs, ...): each event enqueues its ``kind`` owner."""
         def enqueue(obj: Obj) -> None:

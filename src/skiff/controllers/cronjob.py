@@ -20,7 +20,7 @@ from skiff.controllers import objects as o
 from skiff.controllers.base import Controller, owned_informer
 from skiff.controllers.cron import parse
 from skiff.controllers.job import finished
-from skiff.errors import AlreadyExists, Invalid, NotFound
+from skiff.errors import AlreadyExists, Invalid
 
 Obj = dict[str, Any]
 SCHEDULED_AT = "batch.kubernetes.io/cronjob-scheduled-timestamp"
@@ -79,13 +79,10 @@ class CronJobController(Controller):
             return again
         if policy == "Replace":
             for ref in status["active"]:
-                try:
-                    await self.client.delete("jobs", ref["name"], o.namespace(cj),
-                                             propagation_policy="Background")
+                if await self.delete_if_exists("jobs", ref["name"], o.namespace(cj),
+                                               propagation_policy="Background"):
                     self.events.emit(cj, "Normal", "SuccessfulDelete",
                                      f"Deleted job {ref['name']}")
-                except NotFound:
-                    pass
             status["active"] = []
         job = await self._create(cj, at)
         if job is not None:
@@ -134,13 +131,10 @@ class CronJobController(Controller):
             done = sorted((j for j in jobs if finished(j) == kind and not o.deleting(j)),
                           key=lambda j: (j.get("status") or {}).get("startTime") or "")
             for j in done[:max(0, len(done) - int(limit if limit is not None else 0))]:
-                try:
-                    await self.client.delete("jobs", o.name(j), o.namespace(j),
-                                             propagation_policy="Background")
+                if await self.delete_if_exists("jobs", o.name(j), o.namespace(j),
+                                               propagation_policy="Background"):
                     self.events.emit(cj, "Normal", "SuccessfulDelete",
                                      f"Deleted job {o.name(j)}")
-                except NotFound:
-                    pass
 
     async def _write(self, cj: Obj, status: Obj) -> None:
         if not status.get("active"):

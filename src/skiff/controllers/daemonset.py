@@ -19,7 +19,6 @@ from skiff.controllers.base import Controller, owned_informer, pods_informer
 from skiff.controllers.deployment.util import scaled, template_hash
 from skiff.controllers.refmanager import claim
 from skiff.controllers.revisions import HASH_LABEL, ensure_revision, prune
-from skiff.errors import NotFound
 from skiff.scheduler.plugins.helpers import find_untolerated, node_matches_pod_selector
 
 Obj = dict[str, Any]
@@ -152,12 +151,8 @@ class DaemonSetController(Controller):
                 unavailable += 1
 
     async def _delete(self, ds: Obj, pod: Obj) -> None:
-        try:
-            await self.client.delete("pods", o.name(pod), o.namespace(pod))
-            self.events.emit(ds, "Normal", "SuccessfulDelete",
-                             f"Deleted pod: {o.name(pod)}")
-        except NotFound:
-            pass
+        if await self.delete_if_exists("pods", o.name(pod), o.namespace(pod)):
+            self.events.emit(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {o.name(pod)}")
 
     async def _status(self, ds: Obj, by_node: dict[str, list[Obj]], wanted: set[str],
                       h: str) -> float | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from skiff.controllers import objects as o
 from skiff.controllers.base import Controller, pods_informer
-from skiff.errors import AlreadyExists, NotFound
+from skiff.errors import AlreadyExists
 
 Obj = dict[str, Any]
 MANAGED_BY = "endpointslice-controller.k8s.io"
@@ -143,10 +143,7 @@ class EndpointsController(_ServicePodsController):
         if svc is None:
             cur = self.endpoints.store.get(key)
             if cur is not None and name != "kubernetes":
-                try:
-                    await self.client.delete("endpoints", name, ns)
-                except NotFound:
-                    pass
+                await self.delete_if_exists("endpoints", name, ns)
             return None
         if not (svc.get("spec") or {}).get("selector"):
             return None
@@ -215,8 +212,5 @@ class EndpointSliceController(_ServicePodsController):
         upd["ports"] = ports
         await self.client.update("endpointslices", upd)
         for extra in existing[1:]:
-            try:
-                await self.client.delete("endpointslices", o.name(extra), ns)
-            except NotFound:
-                pass
+            await self.delete_if_exists("endpointslices", o.name(extra), ns)
         return None

@@ -265,12 +265,9 @@ class GarbageCollector(Controller):
     # -- writes --
 
     async def _delete(self, n: GraphNode, policy: str) -> None:
-        try:
-            await self.client.delete(n.resource, n.name, n.namespace, propagation_policy=policy,
-                                     preconditions={"uid": n.uid})
+        if await self.delete_if_exists(n.resource, n.name, n.namespace, propagation_policy=policy,
+                                       preconditions={"uid": n.uid}):
             log.debug("deleted %s %s/%s (%s)", n.resource, n.namespace, n.name, policy)
-        except NotFound:
-            pass
 
     async def _drop_refs(self, n: GraphNode, uids: set[str]) -> None:
         obj = self._obj(n)

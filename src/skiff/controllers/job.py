@@ -21,7 +21,6 @@ from skiff.clock import parse_rfc3339, rfc3339
 from skiff.controllers import objects as o
 from skiff.controllers.base import Context, Controller, pods_informer
 from skiff.controllers.refmanager import claim
-from skiff.errors import NotFound
 
 Obj = dict[str, Any]
 
@@ -156,10 +155,7 @@ class JobController(Controller):
         return None
 
     async def _delete(self, pod: Obj) -> None:
-        try:
-            await self.client.delete("pods", o.name(pod), o.namespace(pod))
-        except NotFound:
-            pass
+        await self.delete_if_exists("pods", o.name(pod), o.namespace(pod))
 
     async def _ttl(self, job: Obj, now: float) -> float | None:
         ttl = job["spec"].get("ttlSecondsAfterFinished")
@@ -170,10 +166,7 @@ class JobController(Controller):
         left = at + int(ttl) - now
         if left > 0:
             return left
-        try:
-            await self.client.delete("jobs", o.name(job), o.namespace(job),
-                                     propagation_policy="Foreground",
-                                     preconditions={"uid": o.uid(job)})
-        except NotFound:
-            pass
+        await self.delete_if_exists("jobs", o.name(job), o.namespace(job),
+                                    propagation_policy="Foreground",
+                                    preconditions={"uid": o.uid(job)})
         return None

@@ -156,11 +156,8 @@ class NodeLifecycleController(Controller):
                 self.events.recorder.emit(pod, "Normal", "TaintManagerEviction",
                                           f"Marking for deletion Pod {o.key(pod)}",
                                           "taint-eviction-controller")
-                try:
-                    await self.client.delete("pods", o.name(pod), o.namespace(pod),
-                                             preconditions={"uid": o.uid(pod)})
-                except NotFound:
-                    pass
+                await self.delete_if_exists("pods", o.name(pod), o.namespace(pod),
+                                            preconditions={"uid": o.uid(pod)})
             else:
                 soonest = wait if soonest is None else min(soonest, wait)
         return soonest

@@ -133,10 +133,7 @@ class PersistentVolumeBinder(Controller):
         except NotFound:
             return
         if pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete":
-            try:
-                await self.client.delete("persistentvolumes", name)
-            except NotFound:
-                pass
+            await self.delete_if_exists("persistentvolumes", name)
             return
         pv["status"] = {"phase": "Released"}
         await self.client.update_status("persistentvolumes", pv)

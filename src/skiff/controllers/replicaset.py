@@ -25,7 +25,7 @@ from skiff.clock import parse_rfc3339
 from skiff.controllers import objects as o
 from skiff.controllers.base import Context, Controller, Expectations, owned_informer, pods_informer
 from skiff.controllers.refmanager import claim
-from skiff.errors import NotFound, SkiffError
+from skiff.errors import SkiffError
 
 Obj = dict[str, Any]
 BURST_REPLICAS = 500
@@ -215,10 +215,9 @@ class ReplicaSetController(Controller):
         return ""
 
     async def _delete(self, rs: Obj, pod: Obj, key: str) -> None:
-        try:
-            await self.client.delete("pods", o.name(pod), o.namespace(pod))
+        if await self.delete_if_exists("pods", o.name(pod), o.namespace(pod)):
             self.events.emit(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {o.name(pod)}")
-        except NotFound:
+        else:
             self.expectations.deletion_observed(key, o.key(pod))
 
 

@@ -29,7 +29,7 @@ from skiff.controllers.base import Controller, owned_informer, pods_informer
 from skiff.controllers.deployment.util import template_hash
 from skiff.controllers.refmanager import claim
 from skiff.controllers.revisions import HASH_LABEL, ensure_revision, prune, template_of
-from skiff.errors import AlreadyExists, NotFound
+from skiff.errors import AlreadyExists
 
 Obj = dict[str, Any]
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -189,25 +189,17 @@ class StatefulSetController(Controller):
                 return
 
     async def _delete_pod(self, sts: Obj, pod: Obj) -> None:
-        try:
-            await self.client.delete("pods", o.name(pod), o.namespace(pod),
-                                     preconditions={"uid": o.uid(pod)})
+        if await self.delete_if_exists("pods", o.name(pod), o.namespace(pod), preconditions={"uid": o.uid(pod)}):
             self.events.emit(sts, "Normal", "SuccessfulDelete",
                              f"delete Pod {o.name(pod)} in StatefulSet {o.name(sts)} successful")
-        except NotFound:
-            pass
 
     async def _scaled_down_pvcs(self, sts: Obj, ordinal: int) -> None:
         policy = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
         if policy.get("whenScaled") != "Delete":
             return
         for ct in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
-            try:
-                await self.client.delete("persistentvolumeclaims",
-                                         claim_name(ct["metadata"]["name"], o.name(sts), ordinal),
-                                         o.namespace(sts))
-            except NotFound:
-                pass
+            await self.delete_if_exists("persistentvolumeclaims",
+                                        claim_name(ct["metadata"]["name"], o.name(sts), ordinal), o.namespace(sts))
 
     async def _status(self, sts: Obj, by_ord: dict[int, Obj], replicas: int, update_rev: str,
                       current_rev: str) -> float | None:

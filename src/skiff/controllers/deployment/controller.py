@@ -309,10 +309,7 @@ class DeploymentController(Controller):
                and not o.deleting(r)]
         excess = len(old) - int(limit)
         for rs in sorted(old, key=revision)[:max(0, excess)]:
-            try:
-                await self.client.delete("replicasets", o.name(rs), o.namespace(rs))
-            except NotFound:
-                pass
+            await self.delete_if_exists("replicasets", o.name(rs), o.namespace(rs))
 
     async def sync_status(self, d: Obj, rss: list[Obj], new_rs: Obj | None, st: Obj | None = None,
                           now: float | None = None) -> float | None:
