@@ -152,3 +152,12 @@ def test_rotating_start_and_sampling() -> None:
     r = s.schedule(default_profile(), PodInfo(pod("p")), c.nodes)
     assert r.feasible == 144 and r.evaluated == 144      # 50 % - 300/125 = 48 %
     assert s.next_start == 144
+
+
+def test_min_max_normalize() -> None:
+    from skiff.scheduler.framework import min_max_normalize
+
+    for scores, reverse, want in (([2, 4, 6], False, [0, 50, 100]), ([2, 4, 6], True, [100, 50, 0]),
+                                  ([3, 3], False, [0, 0]), ([3, 3], True, [100, 100]), ([], True, [])):
+        min_max_normalize(scores, reverse)
+        assert scores == want

@@ -46,9 +46,6 @@ class Status:
     def is_success(self) -> bool:
         return self.code == Code.SUCCESS
 
-    def is_rejected(self) -> bool:
-        return self.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, Code.PENDING)
-
     def message(self) -> str:
         return ", ".join(self.reasons)
 
@@ -73,14 +70,12 @@ SKIP = Status(Code.SKIP)
 class CycleState(dict[str, Any]):
     """Per-cycle scratch space: plugins store PreFilter/PreScore results by key.
 
-    ``skip_filter`` / ``skip_score`` hold plugins whose PreFilter/PreScore
-    returned Skip.
+    ``skip_filter`` holds plugins whose PreFilter returned Skip.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.skip_filter: set[str] = set()
-        self.skip_score: set[str] = set()
 
 
 @dataclass
@@ -156,3 +151,19 @@ def default_normalize(scores: list[int], reverse: bool = False) -> None:
     for i, s in enumerate(scores):
         v = MAX_NODE_SCORE * s // top
         scores[i] = MAX_NODE_SCORE - v if reverse else v
+
+
+def min_max_normalize(scores: list[int], reverse: bool = False) -> None:
+    """Scale to 0..100 between the minimum and the maximum; all equal gives 0 (100 if ``reverse``,
+    where the lowest raw score is the best).
+
+    Worked example: [2, 4, 6] -> [0, 50, 100]; reversed -> [100, 50, 0].
+    """
+    if not scores:
+        return
+    lo, hi = min(scores), max(scores)
+    for i, s in enumerate(scores):
+        if hi == lo:
+            scores[i] = MAX_NODE_SCORE if reverse else 0
+        else:
+            scores[i] = MAX_NODE_SCORE * ((hi - s) if reverse else (s - lo)) // (hi - lo)

@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections import Counter
 
 from skiff.scheduler.framework import (
-    MAX_NODE_SCORE,
     SKIP,
     CycleState,
     PreFilterResult,
     Status,
+    min_max_normalize,
     unschedulable,
 )
 from skiff.scheduler.nodeinfo import AffinityTerm, NodeInfo, PodInfo
@@ -111,8 +111,4 @@ class InterPodAffinity:
         return sum(scores.get((k, v), 0) for k, v in node.labels.items())
 
     def normalize_score(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
-        if not scores:
-            return
-        lo, hi = min(scores), max(scores)
-        for i, s in enumerate(scores):
-            scores[i] = MAX_NODE_SCORE * (s - lo) // (hi - lo) if hi > lo else 0
+        min_max_normalize(scores)

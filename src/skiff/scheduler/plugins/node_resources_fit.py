@@ -59,13 +59,3 @@ class NodeResourcesFit:
         s = (cpu_cap - cpu) * MAX_NODE_SCORE // cpu_cap if cpu_cap > 0 and cpu <= cpu_cap else 0
         s += (mem_cap - mem) * MAX_NODE_SCORE // mem_cap if mem_cap > 0 and mem <= mem_cap else 0
         return s // 2
-
-
-def _least(capacity: int, requested: int) -> int:
-    if capacity == 0 or requested > capacity:
-        return 0
-    return (capacity - requested) * MAX_NODE_SCORE // capacity
-
-
-def least_allocated(cpu_cap: int, cpu_req: int, mem_cap: int, mem_req: int) -> int:
-    return (_least(cpu_cap, cpu_req) + _least(mem_cap, mem_req)) // 2

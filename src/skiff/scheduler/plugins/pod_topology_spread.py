@@ -23,11 +23,11 @@ from typing import Any
 
 from skiff.api.selectors import Requirement, selector_from_label_selector
 from skiff.scheduler.framework import (
-    MAX_NODE_SCORE,
     SKIP,
     CycleState,
     PreFilterResult,
     Status,
+    min_max_normalize,
     unschedulable,
 )
 from skiff.scheduler.nodeinfo import NodeInfo, PodInfo
@@ -129,8 +129,4 @@ class PodTopologySpread:
                    for c, cnt in zip(cons, counts, strict=True) if c.key in node.labels)
 
     def normalize_score(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
-        if not scores:
-            return
-        lo, hi = min(scores), max(scores)
-        for i, s in enumerate(scores):
-            scores[i] = MAX_NODE_SCORE if hi == lo else MAX_NODE_SCORE * (hi - s) // (hi - lo)
+        min_max_normalize(scores, reverse=True)  # fewer matching pods in the domain is better
