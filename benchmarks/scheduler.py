@@ -39,7 +39,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 from skiff.scheduler.algorithm import Scheduler
 from skiff.scheduler.cache import Cache
-from skiff.scheduler.framework import CycleState
 from skiff.scheduler.nodeinfo import PodInfo
 from skiff.scheduler.registry import default_profile
 from skiff.simulator.nodes import node_object, node_status
@@ -79,11 +78,7 @@ def algorithm(nodes: int, pods: int) -> float:
     t = time.perf_counter()
     for p in objs:
         pi = PodInfo(p)
-        st = CycleState()
-        st["nodes_with_required_anti_affinity"] = []
-        st["nodes_with_taints"] = len(c.tainted)
-        st["nodes_with_images"] = len(c.with_images)
-        c.assume(pi, s.schedule(prof, pi, c.nodes, st).node)
+        c.assume(pi, s.schedule(prof, pi, c.nodes, c.cycle_state()).node)
     return pods / (time.perf_counter() - t)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import random
 from dataclasses import dataclass
-from typing import Any
 
 from skiff.scheduler.framework import Code, CycleState, FilterPlugin, ScorePlugin, Status
 from skiff.scheduler.messages import Diagnosis, FitError
@@ -72,7 +71,7 @@ def run_filters(prof: Profile, state: CycleState, pod: PodInfo, node: NodeInfo) 
 def _full_scan(prof: Profile, state: CycleState, pod: PodInfo, nodes: list[NodeInfo],
                start: int, want: int, diag: Diagnosis, allowed: set[str] | None,
                nominated: dict[str, list[PodInfo]], local: list[FilterPlugin],
-               fns: list[Any], names: dict[Any, str]) -> tuple[list[NodeInfo], int]:
+               cluster: list[FilterPlugin]) -> tuple[list[NodeInfo], int]:
     """The general cycle: node restrictions, nominated pods, cluster-wide filters."""
     feasible: list[NodeInfo] = []
     evaluated = 0
@@ -96,22 +95,15 @@ def _full_scan(prof: Profile, state: CycleState, pod: PodInfo, nodes: list[NodeI
             if len(n.memo) > 64:
                 n.memo.clear()
             n.memo[shape_key] = (n.generation, fs)
+        if fs is None:
+            fs = _local_filters(cluster, state, pod, n)  # the cluster-wide ones: never memoized
         if fs is not None:
             statuses[n.name] = fs
             diag.unschedulable_plugins.add(fs.plugin)
             continue
-        for f in fns:
-            fs = f(state, pod, n)
-            if fs is not None:
-                name = names[f]
-                fs.plugin = fs.plugin or name
-                statuses[n.name] = fs
-                diag.unschedulable_plugins.add(name)
-                break
-        else:
-            feasible.append(n)
-            if len(feasible) >= want:
-                break
+        feasible.append(n)
+        if len(feasible) >= want:
+            break
     return feasible, evaluated
 
 
@@ -216,21 +208,18 @@ class Scheduler:
         want = num_feasible_nodes_to_find(len(nodes), prof.percentage_of_nodes_to_score)
         active = [p for p in prof.filter if p.name not in state.skip_filter]
         local = [p for p in active if getattr(p, "node_local", False)]
-        fns = [p.filter for p in active if not getattr(p, "node_local", False)]
-        names = {f: p.name for f, p in zip(fns, (p for p in active
-                                                 if not getattr(p, "node_local", False)),
-                                           strict=True)}
+        cluster = [p for p in active if not getattr(p, "node_local", False)]
         total = len(nodes)
         start = self.next_start % total if total else 0
         # The hot loop: ~420-500 nodes x a few plugins per pod, kept free of per-node
         # allocations (a passing node makes no Status at all).
         nominated: dict[str, list[PodInfo]] = state.get("nominated") or {}
-        if allowed is None and not nominated and not fns:
+        if allowed is None and not nominated and not cluster:
             feasible, evaluated = _fast_scan(local, state, pod, nodes, start, want,
                                              diag.node_statuses, diag.unschedulable_plugins)
         else:
             feasible, evaluated = _full_scan(prof, state, pod, nodes, start, want, diag,
-                                             allowed, nominated, local, fns, names)
+                                             allowed, nominated, local, cluster)
         self.next_start = (start + evaluated) % total if total else 0
         return feasible
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skiff.scheduler.framework import CycleState
 from skiff.scheduler.nodeinfo import NodeInfo, PodInfo
 
 Obj = dict[str, Any]
@@ -33,6 +34,14 @@ class Cache:
         self.with_images: set[str] = set()
 
     # -- nodes --
+
+    def cycle_state(self) -> CycleState:
+        """A scheduling cycle's scratch space, seeded with the cluster-wide facts plugins consult."""
+        state = CycleState()
+        state["nodes_with_required_anti_affinity"] = list(self.anti_affinity_nodes.values())
+        state["nodes_with_taints"] = len(self.tainted)
+        state["nodes_with_images"] = len(self.with_images)
+        return state
 
     def add_node(self, node: Obj) -> NodeInfo:
         name = node["metadata"]["name"]

@@ -26,7 +26,6 @@ from skiff.controllers.events import EventRecorder
 from skiff.errors import Conflict, NotFound, SkiffError
 from skiff.scheduler.algorithm import Scheduler
 from skiff.scheduler.cache import Cache
-from skiff.scheduler.framework import CycleState
 from skiff.scheduler.messages import FitError
 from skiff.scheduler.nodeinfo import PodInfo
 from skiff.scheduler.preemption import preempt
@@ -160,10 +159,7 @@ class SchedulerLoop:
         pod = qp.pod
         prof = self.profiles[(pod.get("spec") or {}).get("schedulerName", "default-scheduler")]
         pi = PodInfo(pod)
-        state = CycleState()
-        state["nodes_with_required_anti_affinity"] = list(self.cache.anti_affinity_nodes.values())
-        state["nodes_with_taints"] = len(self.cache.tainted)
-        state["nodes_with_images"] = len(self.cache.with_images)
+        state = self.cache.cycle_state()
         if self.nominated:
             by_node: dict[str, list[PodInfo]] = {}
             for node, npi in self.nominated.values():
