@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from skiff.client.cache import split_key
 from skiff.controllers import objects as o
 from skiff.controllers.base import Controller, pods_informer
 from skiff.errors import AlreadyExists
@@ -138,7 +139,7 @@ class EndpointsController(_ServicePodsController):
         self.endpoints = self.ctx.informer("endpoints")
 
     async def reconcile(self, key: str) -> float | None:
-        ns, name = key.split("/", 1)
+        ns, name = split_key(key)
         svc = self.services.store.get(key)
         if svc is None:
             cur = self.endpoints.store.get(key)
@@ -183,7 +184,7 @@ class EndpointSliceController(_ServicePodsController):
                     "endpointslice.kubernetes.io/managed-by") == MANAGED_BY]
 
     async def reconcile(self, key: str) -> float | None:
-        ns, name = key.split("/", 1)
+        ns, name = split_key(key)
         svc = self.services.store.get(key)
         if svc is None or not (svc.get("spec") or {}).get("selector"):
             return None                    # the garbage collector removes owned slices

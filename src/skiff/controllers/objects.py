@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skiff.api.selectors import labels_match, selector_from_label_selector
+from skiff.client.cache import meta_namespace_key
 from skiff.clock import parse_rfc3339, rfc3339
 
 Obj = dict[str, Any]
@@ -35,8 +36,8 @@ def uid(obj: Obj) -> str:
 
 
 def key(obj: Obj) -> str:
-    ns = obj["metadata"].get("namespace")
-    return f"{ns}/{obj['metadata']['name']}" if ns else str(obj["metadata"]["name"])
+    """``namespace/name`` (``name`` for cluster-scoped objects): the work-queue and cache key."""
+    return meta_namespace_key(obj)
 
 
 def deleting(obj: Obj) -> bool:
