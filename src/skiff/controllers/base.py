@@ -114,6 +114,14 @@ class Controller:
         self.queue.add(f"{namespace(obj)}/{ref['name']}")
         return True
 
+    async def write_status(self, resource: str, obj: Obj, status: Obj) -> bool:
+        """Write ``status`` through the status subresource unless it is what ``obj`` already has
+        (a no-op write would bump resourceVersion and wake every watcher); whether it wrote."""
+        if status == (obj.get("status") or {}):
+            return False
+        await self.client.update_status(resource, {**obj, "status": status})
+        return True
+
     async def delete_if_exists(self, resource: str, name: str, namespace: str = "", **kw: Any) -> bool:
         """Delete an object; whether it was there (a NotFound means someone else got there first)."""
         try:

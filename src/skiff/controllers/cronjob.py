@@ -139,5 +139,4 @@ class CronJobController(Controller):
     async def _write(self, cj: Obj, status: Obj) -> None:
         if not status.get("active"):
             status.pop("active", None)
-        if status != (cj.get("status") or {}):
-            await self.client.update_status("cronjobs", {**cj, "status": status})
+        await self.write_status("cronjobs", cj, status)

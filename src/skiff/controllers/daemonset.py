@@ -173,6 +173,5 @@ class DaemonSetController(Controller):
             st.pop("numberUnavailable")
         if not st["numberAvailable"]:
             st.pop("numberAvailable")
-        if st != (ds.get("status") or {}):
-            await self.client.update_status("daemonsets", {**ds, "status": st})
+        await self.write_status("daemonsets", ds, st)
         return o.next_available_in(on, mrs, now)

@@ -22,6 +22,7 @@ test source. Time comes from the clock; each HPA is revisited every
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -348,12 +349,8 @@ class HPAController(Controller):
         return (best or current), statuses, reason
 
     async def _write(self, hpa: Obj, status: Obj) -> None:
-        if status != (hpa.get("status") or {}):
-            try:
-                await self.client.update_status("horizontalpodautoscalers",
-                                                {**hpa, "status": status})
-            except NotFound:
-                pass
+        with contextlib.suppress(NotFound):  # deleted meanwhile
+            await self.write_status("horizontalpodautoscalers", hpa, status)
 
 
 def reason_text(metrics: list[Obj], up: bool) -> str:

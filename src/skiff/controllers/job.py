@@ -123,8 +123,7 @@ class JobController(Controller):
                       ready=sum(1 for p in active if o.is_ready(p)), terminating=0,
                       uncountedTerminatedPods={})
         status = {k: v for k, v in status.items() if v not in (0, None) or k == "ready"}
-        if status != (job.get("status") or {}):
-            await self.client.update_status("jobs", {**job, "status": status})
+        await self.write_status("jobs", job, status)
         if ctype:
             return await self._ttl({**job, "status": status}, now)
         return again

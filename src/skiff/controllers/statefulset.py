@@ -222,6 +222,5 @@ class StatefulSetController(Controller):
               "collisionCount": 0}
         st = {k: v for k, v in st.items() if v or k in ("replicas", "collisionCount",
                                                          "availableReplicas")}
-        if st != (sts.get("status") or {}):
-            await self.client.update_status("statefulsets", {**sts, "status": st})
+        await self.write_status("statefulsets", sts, st)
         return o.next_available_in(pods, mrs, now)
